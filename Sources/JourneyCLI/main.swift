@@ -1,0 +1,2 @@
+import Journey
+print(JourneyVersion.string)

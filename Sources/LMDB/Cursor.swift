@@ -1,0 +1,66 @@
+internal import CLMDB
+
+/// A key and value the cursor stands on. Both point into the map: valid until the cursor moves or the
+/// transaction ends, so decode them in place and copy out only what must outlive it.
+public struct CursorEntry {
+    public let key: UnsafeRawBufferPointer
+    public let value: UnsafeRawBufferPointer
+
+    /// The key read as a native-endian `UInt64` (for `integerKey` databases).
+    @inlinable
+    public var integerKey: UInt64 { key.loadUnaligned(as: UInt64.self) }
+}
+
+/// A cursor over one database, alive only inside `withCursor`.
+public struct Cursor: ~Copyable {
+    let handle: OpaquePointer
+
+    @inline(__always)
+    mutating func move(_ op: MDB_cursor_op, key: UnsafeRawBufferPointer? = nil, value: UnsafeRawBufferPointer? = nil)
+        throws(LMDBError) -> CursorEntry?
+    {
+        var k = key.map(mdbValue) ?? MDB_val()
+        var v = value.map(mdbValue) ?? MDB_val()
+        let rc = mdb_cursor_get(handle, &k, &v, op)
+        if rc == MDB_NOTFOUND { return nil }
+        try check(rc)
+        return CursorEntry(key: bufferOf(k), value: bufferOf(v))
+    }
+
+    public mutating func first() throws(LMDBError) -> CursorEntry? { try move(MDB_FIRST) }
+    public mutating func last() throws(LMDBError) -> CursorEntry? { try move(MDB_LAST) }
+    public mutating func next() throws(LMDBError) -> CursorEntry? { try move(MDB_NEXT) }
+    public mutating func previous() throws(LMDBError) -> CursorEntry? { try move(MDB_PREV) }
+    /// The next value of the same key (dupSort).
+    public mutating func nextDuplicate() throws(LMDBError) -> CursorEntry? { try move(MDB_NEXT_DUP) }
+    /// The first key of the next key (dupSort: skips the rest of this key's values).
+    public mutating func nextKey() throws(LMDBError) -> CursorEntry? { try move(MDB_NEXT_NODUP) }
+    /// The entry exactly at `key`.
+    public mutating func find(_ key: UnsafeRawBufferPointer) throws(LMDBError) -> CursorEntry? {
+        try move(MDB_SET_KEY, key: key)
+    }
+    /// The first entry whose key is ≥ `key`.
+    public mutating func seek(_ key: UnsafeRawBufferPointer) throws(LMDBError) -> CursorEntry? {
+        try move(MDB_SET_RANGE, key: key)
+    }
+    /// The first entry with key ≥ the native-endian integer `key`.
+    public mutating func seek(_ key: UInt64) throws(LMDBError) -> CursorEntry? {
+        var k = key
+        return try withUnsafeBytes(of: &k) { (kb) throws(LMDBError) in try move(MDB_SET_RANGE, key: kb) }
+    }
+    /// dupSort: the first value ≥ `value` under exactly `key` (`MDB_GET_BOTH_RANGE`).
+    public mutating func seek(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws(LMDBError)
+        -> CursorEntry?
+    {
+        try move(MDB_GET_BOTH_RANGE, key: key, value: value)
+    }
+
+    /// Stores through the cursor (`mdb_cursor_put`), cheaper than `mdb_put` when keys arrive in order.
+    public mutating func put(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, flags: PutFlags = [])
+        throws(LMDBError)
+    {
+        var k = mdbValue(key)
+        var v = mdbValue(value)
+        try check(mdb_cursor_put(handle, &k, &v, flags.rawValue))
+    }
+}

@@ -1,0 +1,202 @@
+internal import CLMDB
+internal import Glibc
+
+/// Options for opening an environment.
+public struct EnvironmentOptions: Sendable {
+    /// Initial map size in bytes; the map grows by doubling on `MDB_MAP_FULL`.
+    public var mapSize: Int = 1 << 30
+    /// Named databases this environment may open (`mdb_env_set_maxdbs`, before open).
+    public var maxDatabases: UInt32 = 32
+    /// Reader slots (`mdb_env_set_maxreaders`).
+    public var maxReaders: UInt32 = 126
+    /// Open read-only (`MDB_RDONLY`).
+    public var readOnly: Bool = false
+    /// Skip the meta-page fsync on commit (`MDB_NOMETASYNC`): the last commit may be lost on an OS crash,
+    /// never corrupted. Off by default.
+    public var noMetaSync: Bool = false
+    /// File mode for the data and lock files: private to the user.
+    public var fileMode: UInt32 = 0o600
+
+    public init() {}
+}
+
+/// An LMDB environment: one memory-mapped file and its lock file in a directory.
+///
+/// One per process and path (LMDB forbids opening the same environment twice in a process). Transactions are
+/// `~Copyable` values made by `read` / `write` closures, so they cannot outlive their thread or their environment.
+/// `MDB_NOTLS` is set, so read transactions are not bound to a thread; write transactions stay inside a synchronous
+/// closure because LMDB's writer mutex must be released by the thread that took it.
+public final class Environment: @unchecked Sendable {
+    let handle: OpaquePointer
+    let gate = TransactionGate()
+    public let path: String
+    public let readOnly: Bool
+
+    public init(path: String, options: EnvironmentOptions = .init()) throws(LMDBError) {
+        var env: OpaquePointer?
+        try check(mdb_env_create(&env))
+        guard let env else { throw LMDBError(code: EINVAL) }
+        do {
+            try check(mdb_env_set_maxdbs(env, MDB_dbi(options.maxDatabases)))
+            try check(mdb_env_set_maxreaders(env, options.maxReaders))
+            try check(mdb_env_set_mapsize(env, options.mapSize))
+            var flags = UInt32(MDB_NOTLS)
+            if options.readOnly { flags |= UInt32(MDB_RDONLY) }
+            if options.noMetaSync { flags |= UInt32(MDB_NOMETASYNC) }
+            try check(mdb_env_open(env, path, flags, mdb_mode_t(options.fileMode)))
+        } catch {
+            mdb_env_close(env)
+            throw error
+        }
+        self.handle = env
+        self.path = path
+        self.readOnly = options.readOnly
+        // A crashed process leaves its reader slots behind; clear them before anyone waits on them.
+        var dead: Int32 = 0
+        _ = mdb_reader_check(env, &dead)
+    }
+
+    deinit { mdb_env_close(handle) }
+
+    /// Removes reader slots left by dead processes (`mdb_reader_check`); returns how many were cleared.
+    @discardableResult
+    public func clearStaleReaders() -> Int {
+        var dead: Int32 = 0
+        _ = mdb_reader_check(handle, &dead)
+        return Int(dead)
+    }
+
+    /// The current map size in bytes.
+    public var mapSize: Int {
+        var info = MDB_envinfo()
+        mdb_env_info(handle, &info)
+        return info.me_mapsize
+    }
+
+    /// Bytes used by the data file's pages (last page number × page size): what the store really occupies.
+    public var usedBytes: Int {
+        var info = MDB_envinfo()
+        mdb_env_info(handle, &info)
+        var stat = MDB_stat()
+        mdb_env_stat(handle, &stat)
+        return (info.me_last_pgno + 1) * Int(stat.ms_psize)
+    }
+
+    /// Flushes the data file to disk (`mdb_env_sync` with force).
+    public func sync() throws(LMDBError) {
+        try check(mdb_env_sync(handle, 1))
+    }
+
+    /// Doubles the map (or reaches `atLeast`), with no transaction of this process active, as LMDB requires.
+    public func growMap(atLeast: Int = 0) throws(LMDBError) {
+        let current = mapSize
+        let target = max(current * 2, atLeast)
+        try gate.exclusive { () throws(LMDBError) in
+            // Another thread may have grown it while we waited.
+            if self.mapSize >= target { return }
+            try check(mdb_env_set_mapsize(self.handle, target))
+        }
+    }
+
+    /// Adopts a map size grown by another process (`mdb_env_set_mapsize(env, 0)`).
+    func adoptMapSize() throws(LMDBError) {
+        try gate.exclusive { () throws(LMDBError) in
+            try check(mdb_env_set_mapsize(self.handle, 0))
+        }
+    }
+
+    func beginTransaction(readOnly: Bool) throws(LMDBError) -> OpaquePointer {
+        var attempts = 0
+        while true {
+            gate.enter()
+            var txn: OpaquePointer?
+            let rc = mdb_txn_begin(handle, nil, readOnly ? UInt32(MDB_RDONLY) : 0, &txn)
+            if rc == 0, let txn { return txn }
+            gate.leave()
+            if rc == MDB_MAP_RESIZED && attempts < 3 {
+                attempts += 1
+                try adoptMapSize()
+                continue
+            }
+            throw LMDBError(code: rc)
+        }
+    }
+
+    /// Runs `body` in a read-only snapshot. Keep it short: a long-lived reader pins pages and the file grows.
+    public func read<R, E: Error>(_ body: (borrowing ReadTransaction) throws(E) -> R) throws -> R {
+        let txn = ReadTransaction(handle: try beginTransaction(readOnly: true), gate: gate)
+        return try body(txn)
+    }
+
+    /// Runs `body` in a write transaction and commits it. On `MDB_MAP_FULL` the transaction is aborted, the map
+    /// doubled and `body` run again from scratch, so `body` must not have effects outside the transaction
+    /// that a second run would repeat.
+    public func write<R>(_ body: (inout WriteTransaction) throws -> R) throws -> R {
+        while true {
+            var txn = WriteTransaction(handle: try beginTransaction(readOnly: false), gate: gate)
+            do {
+                let result = try body(&txn)
+                try txn.commit()
+                return result
+            } catch let error as LMDBError where error == .mapFull {
+                // `txn` was aborted when dropped or by the failed commit; grow with no transaction active.
+                try growMap()
+            }
+        }
+    }
+
+    /// Opens (or creates) a named database. Opened once at start-up, in its own write transaction.
+    public func openDatabase(_ name: String, flags: DatabaseFlags = [], create: Bool = true) throws -> Database {
+        if readOnly || !create {
+            return try read { txn throws(LMDBError) in try txn.openDatabase(name, flags: flags) }
+        }
+        return try write { txn in try txn.openDatabase(name, flags: flags.union(.create)) }
+    }
+}
+
+/// Counts this process's live transactions so the map can be resized only when there are none,
+/// as `mdb_env_set_mapsize` requires.
+final class TransactionGate: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    private var condition = pthread_cond_t()
+    private var active = 0
+    private var resizing = false
+
+    init() {
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&condition, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(&condition)
+        pthread_mutex_destroy(&mutex)
+    }
+
+    func enter() {
+        pthread_mutex_lock(&mutex)
+        while resizing { pthread_cond_wait(&condition, &mutex) }
+        active += 1
+        pthread_mutex_unlock(&mutex)
+    }
+
+    func leave() {
+        pthread_mutex_lock(&mutex)
+        active -= 1
+        if active == 0 { pthread_cond_broadcast(&condition) }
+        pthread_mutex_unlock(&mutex)
+    }
+
+    func exclusive(_ body: () throws(LMDBError) -> Void) throws(LMDBError) {
+        pthread_mutex_lock(&mutex)
+        while resizing || active > 0 { pthread_cond_wait(&condition, &mutex) }
+        resizing = true
+        pthread_mutex_unlock(&mutex)
+        defer {
+            pthread_mutex_lock(&mutex)
+            resizing = false
+            pthread_cond_broadcast(&condition)
+            pthread_mutex_unlock(&mutex)
+        }
+        try body()
+    }
+}
