@@ -148,7 +148,17 @@ public final class Environment: @unchecked Sendable {
     /// Opens (or creates) a named database. Opened once at start-up, in its own write transaction.
     public func openDatabase(_ name: String, flags: DatabaseFlags = [], create: Bool = true) throws -> Database {
         if readOnly || !create {
-            return try read { txn throws(LMDBError) in try txn.openDatabase(name, flags: flags) }
+            // A handle opened in a read-only transaction survives only if that transaction commits.
+            let txn = try beginTransaction(readOnly: true)
+            defer { gate.leave() }
+            var dbi: MDB_dbi = 0
+            let rc = mdb_dbi_open(txn, name, flags.rawValue, &dbi)
+            if rc != 0 {
+                mdb_txn_abort(txn)
+                throw LMDBError(code: rc)
+            }
+            try check(mdb_txn_commit(txn))
+            return Database(dbi: dbi)
         }
         return try write { txn in try txn.openDatabase(name, flags: flags.union(.create)) }
     }

@@ -1,0 +1,234 @@
+internal import Foundation
+internal import Synchronization
+
+/// What an import did.
+public struct ImportSummary: Sendable {
+    public var lines = 0
+    public var accepted = 0
+    public var duplicates = 0
+    public var rejected = 0
+    public var seconds = 0.0
+    public var bytes = 0
+    /// The first rejections (source, line, reason), for the command line to show.
+    public var firstRejections: [RejectedMessage] = []
+}
+
+/// Progress of an import, for a progress bar.
+public struct ImportProgress: Sendable {
+    public var source: String
+    public var bytesRead: Int
+    /// Total bytes of the source when known (a regular, uncompressed file).
+    public var totalBytes: Int?
+    public var lines: Int
+    public var seconds: Double
+}
+
+/// Streams NDJSON files into a store with constant memory: reads 4 MiB at a time, encodes on the calling thread
+/// while the writer thread commits the previous batch (two cores busy), at most two batches in flight.
+public struct Importer {
+    public let store: JourneyStore
+    /// Messages per batch handed to the writer.
+    public var batchSize = 65_536
+
+    public init(store: JourneyStore) { self.store = store }
+
+    /// Imports each path in turn (`-` is standard input; `.gz` files are decompressed with gzip).
+    public func run(_ paths: [String], progress: (@Sendable (ImportProgress) -> Void)? = nil) throws -> ImportSummary {
+        let start = Date()
+        let totals = Mutex(ImportSummary())
+        let failure = Mutex<(any Error)?>(nil)
+        let inFlight = DispatchSemaphore(value: 2)
+        let group = DispatchGroup()
+        var encoder = store.takeEncoder()
+        defer { store.returnEncoder(encoder) }
+
+        func send(_ batch: AppendBatch) throws {
+            if let error = failure.withLock({ $0 }) { throw error }
+            let rejects = batch.rejects
+            inFlight.wait()
+            group.enter()
+            store.submit(batch) { result in
+                switch result {
+                case .success(let outcomes):
+                    totals.withLock { t in
+                        for o in outcomes {
+                            switch o {
+                            case .appended: t.accepted += 1
+                            case .duplicate: t.duplicates += 1
+                            case .rejected: t.rejected += 1
+                            }
+                        }
+                        for r in rejects where t.firstRejections.count < 20 { t.firstRejections.append(r) }
+                    }
+                case .failure(let error):
+                    failure.withLock { if $0 == nil { $0 = error } }
+                }
+                inFlight.signal()
+                group.leave()
+            }
+        }
+
+        var lines = 0
+        var bytes = 0
+        do {
+            for path in paths {
+                let source = try LineSource(path: path)
+                defer { source.close() }
+                var batch = AppendBatch()
+                var lineNumber = 0
+                let bytesBefore = bytes
+                let now = JourneyStore.nowMillis()
+                var lastReport = Date.distantPast
+                try source.forEachLine { line in
+                    lineNumber += 1
+                    if Self.isBlank(line) { return }
+                    lines += 1
+                    store.encodeOne(line, into: &batch, encoder: &encoder, now: now, source: source.name, line: lineNumber)
+                    if batch.messageCount >= batchSize || batch.byteCount >= 32 << 20 {
+                        try send(batch)
+                        batch = AppendBatch()
+                    }
+                } chunkDone: { bytesRead in
+                    bytes = bytesBefore + bytesRead
+                    if let progress, Date().timeIntervalSince(lastReport) > 0.2 {
+                        lastReport = Date()
+                        progress(ImportProgress(
+                            source: source.name, bytesRead: bytesRead, totalBytes: source.totalBytes, lines: lines,
+                            seconds: Date().timeIntervalSince(start)))
+                    }
+                }
+                if batch.messageCount > 0 { try send(batch) }
+            }
+        } catch {
+            group.wait()
+            throw error
+        }
+        group.wait()
+        if let error = failure.withLock({ $0 }) { throw error }
+        var summary = totals.withLock { $0 }
+        summary.lines = lines
+        summary.bytes = bytes
+        summary.seconds = Date().timeIntervalSince(start)
+        summary.firstRejections.sort { ($0.source, $0.line) < ($1.source, $1.line) }
+        return summary
+    }
+
+    static func isBlank(_ line: UnsafeRawBufferPointer) -> Bool {
+        for c in line where c != 0x20 && c != 0x09 && c != 0x0D { return false }
+        return true
+    }
+}
+
+/// A file, standard input or a gzip file read in chunks and cut into lines; a line may span chunks.
+final class LineSource {
+    let name: String
+    let totalBytes: Int?
+    private let handle: FileHandle
+    private let process: Process?
+    private var carry: [UInt8] = []
+
+    init(path: String) throws {
+        if path == "-" {
+            name = "stdin"
+            handle = FileHandle.standardInput
+            process = nil
+            totalBytes = nil
+            return
+        }
+        name = path
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            throw StoreError("cannot read \(path): no such readable file")
+        }
+        if path.hasSuffix(".gz") {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", "exec gzip -dc -- \"$0\"", path]
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            try p.run()
+            process = p
+            handle = pipe.fileHandleForReading
+            totalBytes = nil
+        } else {
+            guard let h = FileHandle(forReadingAtPath: path) else { throw StoreError("cannot open \(path)") }
+            handle = h
+            process = nil
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+            totalBytes = size
+        }
+    }
+
+    func close() {
+        if let process {
+            if process.isRunning { process.terminate() }
+            process.waitUntilExit()
+        } else if name != "stdin" {
+            try? handle.close()
+        }
+    }
+
+    /// Calls `line` with each line (without its newline) and `chunkDone` with the bytes read after each ≈ 4 MiB.
+    func forEachLine(_ line: (UnsafeRawBufferPointer) throws -> Void, chunkDone: (Int) -> Void) throws {
+        var total = 0
+        while true {
+            let data: Data
+            do {
+                guard let d = try handle.read(upToCount: 4 << 20), !d.isEmpty else { break }
+                data = d
+            } catch {
+                throw StoreError("cannot read \(name): \(error.localizedDescription)")
+            }
+            total += data.count
+            try data.withUnsafeBytes { try split($0, line) }
+            chunkDone(total)
+        }
+        if !carry.isEmpty {
+            let last = carry
+            carry = []
+            try last.withUnsafeBytes { try line(Self.trimCR($0)) }
+        }
+        if let process {
+            process.waitUntilExit()
+            if process.terminationStatus != 0 {
+                throw StoreError("cannot decompress \(name): gzip exited with status \(process.terminationStatus)")
+            }
+        }
+    }
+
+    /// Cuts `buf` into lines, prefixing what was left of the previous chunk; keeps the unfinished tail.
+    private func split(_ buf: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        var start = 0
+        let n = buf.count
+        if !carry.isEmpty {
+            guard let nl = memchrIndex(buf, from: 0) else {
+                carry.append(contentsOf: buf)
+                return
+            }
+            carry.append(contentsOf: buf[0..<nl])
+            let joined = carry
+            carry = []
+            try joined.withUnsafeBytes { try body(Self.trimCR($0)) }
+            start = nl + 1
+        }
+        while start < n {
+            guard let nl = memchrIndex(buf, from: start) else {
+                carry.append(contentsOf: buf[start..<n])
+                return
+            }
+            try body(Self.trimCR(UnsafeRawBufferPointer(rebasing: buf[start..<nl])))
+            start = nl + 1
+        }
+    }
+
+    private func memchrIndex(_ buf: UnsafeRawBufferPointer, from: Int) -> Int? {
+        guard let base = buf.baseAddress, from < buf.count,
+            let p = memchr(base + from, 0x0A, buf.count - from)
+        else { return nil }
+        return base.distance(to: UnsafeRawPointer(p))
+    }
+
+    static func trimCR(_ line: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        if let last = line.last, last == 0x0D { return UnsafeRawBufferPointer(rebasing: line[0..<(line.count - 1)]) }
+        return line
+    }
+}

@@ -1,0 +1,294 @@
+/// Why a message was not accepted: the field at fault and what is wrong with it.
+public struct Rejection: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The field at fault (`messageId`, `timestamp`…), or `json` when the line is not a JSON object.
+    public var field: String
+    public var message: String
+
+    public init(field: String, message: String) {
+        self.field = field
+        self.message = message
+    }
+
+    public var description: String { "\(field): \(message)" }
+}
+
+/// Validates one Segment message (semantics §1) and encodes it as a binary record, in one pass over its bytes.
+///
+/// Reused for every message of a stream: its buffers keep their capacity, so steady-state encoding allocates
+/// nothing. After a successful `encode`, `record` holds the record and `messageIdHash` its dedup key.
+struct MessageEncoder {
+    var symbols: SymbolCache
+    var record = ByteWriter(capacity: 512)
+    var extras = ByteWriter(capacity: 512)
+    var scratch: [UInt8] = []
+    private(set) var messageIdHash: UInt64 = 0
+    private(set) var eventTime: Int64 = 0
+
+    init(symbols: SymbolTable) {
+        self.symbols = SymbolCache(table: symbols)
+        scratch.reserveCapacity(1024)
+    }
+
+    private enum Field: Int {
+        case type = 0, messageId, userId, anonymousId, event, channel, previousId
+        case timestamp, originalTimestamp, sentAt, receivedAt
+        case properties, traits, context
+
+        static let count = 14
+
+        var name: String {
+            switch self {
+            case .type: "type"
+            case .messageId: "messageId"
+            case .userId: "userId"
+            case .anonymousId: "anonymousId"
+            case .event: "event"
+            case .channel: "channel"
+            case .previousId: "previousId"
+            case .timestamp: "timestamp"
+            case .originalTimestamp: "originalTimestamp"
+            case .sentAt: "sentAt"
+            case .receivedAt: "receivedAt"
+            case .properties: "properties"
+            case .traits: "traits"
+            case .context: "context"
+            }
+        }
+
+        var isTime: Bool { rawValue >= Field.timestamp.rawValue && rawValue <= Field.receivedAt.rawValue }
+        var mustBeObject: Bool { rawValue >= Field.properties.rawValue }
+        /// Held in the record's own fields, not in the extras (when a string).
+        var isCore: Bool { rawValue <= Field.previousId.rawValue }
+
+        init?(_ k: UnsafeRawBufferPointer) {
+            switch k.count {
+            case 4:
+                if k.elementsEqual("type".utf8) { self = .type } else { return nil }
+            case 5:
+                if k.elementsEqual("event".utf8) { self = .event } else { return nil }
+            case 6:
+                if k.elementsEqual("userId".utf8) { self = .userId } else if k.elementsEqual("sentAt".utf8) {
+                    self = .sentAt
+                } else if k.elementsEqual("traits".utf8) { self = .traits } else { return nil }
+            case 7:
+                if k.elementsEqual("channel".utf8) { self = .channel } else if k.elementsEqual("context".utf8) {
+                    self = .context
+                } else { return nil }
+            case 9:
+                if k.elementsEqual("messageId".utf8) { self = .messageId } else if k.elementsEqual("timestamp".utf8) {
+                    self = .timestamp
+                } else { return nil }
+            case 10:
+                if k.elementsEqual("previousId".utf8) { self = .previousId } else if k.elementsEqual("properties".utf8) {
+                    self = .properties
+                } else if k.elementsEqual("receivedAt".utf8) { self = .receivedAt } else { return nil }
+            case 11:
+                if k.elementsEqual("anonymousId".utf8) { self = .anonymousId } else { return nil }
+            case 17:
+                if k.elementsEqual("originalTimestamp".utf8) { self = .originalTimestamp } else { return nil }
+            default: return nil
+            }
+        }
+    }
+
+    /// Encodes `line`. `receivedTime` is the engine's clock, used for the event time when the message has none.
+    mutating func encode(_ line: UnsafeRawBufferPointer, receivedTime: Int64) -> Rejection? {
+        var scanner = JSONScanner(input: line, scratch: scratch)
+        defer { scratch = scanner.scratch }
+        do {
+            return try encode(&scanner, receivedTime: receivedTime)
+        } catch {
+            return Rejection(field: "json", message: "not valid JSON: \(error.message) at byte \(error.offset + 1)")
+        }
+    }
+
+    private mutating func encode(_ s: inout JSONScanner, receivedTime: Int64) throws(JSONSyntaxError) -> Rejection? {
+        extras.bytes.removeAll(keepingCapacity: true)
+        var spans = [StringSpan?](repeating: nil, count: Field.count)
+        var problem: Rejection?
+        var extraCount = 0
+
+        s.skipWhitespace()
+        guard s.peek() == UInt8(ascii: "{") else {
+            if s.atEnd { return Rejection(field: "json", message: "empty line") }
+            // Tell JSON that is not an object from text that is not JSON.
+            var probe = ByteWriter(capacity: 16)
+            try s.transcodeValue(into: &probe, symbols: &symbols)
+            return Rejection(field: "json", message: "a message must be a JSON object")
+        }
+        s.pos += 1
+        s.skipWhitespace()
+        if s.peek() == UInt8(ascii: "}") {
+            s.pos += 1
+        } else {
+            while true {
+                s.skipWhitespace()
+                guard s.peek() == UInt8(ascii: "\"") else { throw s.fail("expected a key string, found \(s.describeHere())") }
+                let keySpan = try s.parseString()
+                let field = s.withBytes(keySpan) { Field($0) }
+                try s.expect(UInt8(ascii: ":"), "':'")
+                s.skipWhitespace()
+                let c = s.peek()
+                if let field, c == UInt8(ascii: "\"") {
+                    let span = try s.parseString()
+                    if spans[field.rawValue] != nil, problem == nil {
+                        problem = Rejection(field: field.name, message: "appears twice")
+                    }
+                    spans[field.rawValue] = span
+                    if field.mustBeObject, problem == nil {
+                        problem = Rejection(field: field.name, message: "must be an object")
+                    }
+                    // Time fields other than `timestamp` are kept verbatim in the extras.
+                    if field.isTime && field != .timestamp {
+                        s.withBytes(keySpan) { JSONScanner.writeKey($0, into: &extras, symbols: &symbols) }
+                        s.withBytes(span) { b in
+                            extras.append(ValueTag.string)
+                            extras.appendBytesWithLength(b)
+                        }
+                        extraCount += 1
+                    }
+                } else {
+                    if let field, problem == nil {
+                        if field.mustBeObject && c != UInt8(ascii: "{") && c != UInt8(ascii: "n") {
+                            problem = Rejection(field: field.name, message: "must be an object")
+                        } else if !field.mustBeObject && c != UInt8(ascii: "n") {
+                            problem = Rejection(field: field.name, message: "must be a string")
+                        }
+                    }
+                    s.withBytes(keySpan) { JSONScanner.writeKey($0, into: &extras, symbols: &symbols) }
+                    try s.transcodeValue(into: &extras, symbols: &symbols, internValues: s.withBytes(keySpan) {
+                        JSONScanner.isLowCardinalityKey($0)
+                    })
+                    extraCount += 1
+                }
+                s.skipWhitespace()
+                let d = s.peek()
+                s.pos += 1
+                if d == UInt8(ascii: ",") { continue }
+                if d == UInt8(ascii: "}") { break }
+                s.pos -= 1
+                throw s.fail("expected ',' or '}', found \(s.describeHere())")
+            }
+        }
+        s.skipWhitespace()
+        guard s.atEnd else { throw s.fail("unexpected \(s.describeHere()) after the message") }
+        if let problem { return problem }
+
+        // Validation, semantics §1.
+        guard let typeSpan = spans[Field.type.rawValue] else { return Rejection(field: "type", message: "missing") }
+        guard let type = s.withBytes(typeSpan, { CallType(bytes: $0) }) else {
+            let t = s.withBytes(typeSpan) { String(decoding: $0.prefix(40), as: UTF8.self) }
+            return Rejection(
+                field: "type", message: "unknown type \"\(t)\" (expected track, identify, page, screen, alias or group)")
+        }
+        guard let midSpan = spans[Field.messageId.rawValue] else {
+            return Rejection(field: "messageId", message: "missing")
+        }
+        let midLength = s.withBytes(midSpan) { b in b.reduce(0) { $0 + ($1 & 0xC0 == 0x80 ? 0 : 1) } }
+        guard midLength >= 1, midLength <= 100 else {
+            return Rejection(field: "messageId", message: "must be 1–100 characters, got \(midLength)")
+        }
+        let user = spans[Field.userId.rawValue].flatMap { $0.count > 0 ? $0 : nil }
+        let anonymous = spans[Field.anonymousId.rawValue].flatMap { $0.count > 0 ? $0 : nil }
+        let previous = spans[Field.previousId.rawValue]
+        if type == .alias {
+            guard user != nil else { return Rejection(field: "userId", message: "missing: alias needs userId and previousId") }
+            guard let previous, previous.count > 0 else {
+                return Rejection(field: "previousId", message: "missing: alias needs userId and previousId")
+            }
+        } else if user == nil && anonymous == nil {
+            return Rejection(field: "userId", message: "missing: a message needs userId or anonymousId")
+        }
+        let eventSpan = spans[Field.event.rawValue]
+        if type == .track {
+            guard let eventSpan else { return Rejection(field: "event", message: "missing: track needs an event name") }
+            guard eventSpan.count > 0 else { return Rejection(field: "event", message: "empty: track needs an event name") }
+        }
+        var times = [Int64?](repeating: nil, count: 4)
+        for f in [Field.timestamp, .originalTimestamp, .sentAt, .receivedAt] {
+            guard let span = spans[f.rawValue] else { continue }
+            guard let t = s.withBytes(span, { RFC3339.parseMillis($0) }) else {
+                let text = s.withBytes(span) { String(decoding: $0.prefix(40), as: UTF8.self) }
+                return Rejection(field: f.name, message: "not an RFC 3339 time: \"\(text)\"")
+            }
+            times[f.rawValue - Field.timestamp.rawValue] = t
+        }
+        // Event time, Segment's rule.
+        let received = times[3] ?? receivedTime
+        let time: Int64
+        if let t = times[0] {
+            time = t
+        } else if let original = times[1], let sent = times[2] {
+            time = received - (sent - original)
+        } else {
+            time = received
+        }
+        eventTime = time
+
+        // The record.
+        var flags: UInt16 = 0
+        if user != nil { flags |= RecordLayout.hasUserId }
+        if anonymous != nil { flags |= RecordLayout.hasAnonymousId }
+        if let previous, previous.count > 0 { flags |= RecordLayout.hasPreviousId }
+        if let ts = spans[Field.timestamp.rawValue] {
+            if s.withBytes(ts, { RFC3339.isCanonical($0) }) {
+                flags |= RecordLayout.timestampElided
+            } else {
+                appendStringExtra("timestamp", ts, s)
+                extraCount += 1
+            }
+        }
+        // Empty ids, and previousId / event where they are not core, go back to the extras as they were.
+        for (f, span) in [(Field.userId, spans[Field.userId.rawValue]), (.anonymousId, spans[Field.anonymousId.rawValue]),
+                          (.previousId, previous)] {
+            if let span, span.count == 0 {
+                appendStringExtra(f.name, span, s)
+                extraCount += 1
+            }
+        }
+        let nameId: UInt32
+        if type == .track, let eventSpan {
+            flags |= RecordLayout.eventFromField
+            nameId = s.withBytes(eventSpan) { symbols.intern($0) }
+        } else {
+            if let eventSpan {
+                appendStringExtra("event", eventSpan, s)
+                extraCount += 1
+            }
+            let implied = type.impliedEventName
+            nameId = symbols.intern(UnsafeRawBufferPointer(start: implied.utf8Start, count: implied.utf8CodeUnitCount))
+        }
+        let channelId = spans[Field.channel.rawValue].map { span in s.withBytes(span) { symbols.intern($0) } } ?? 0
+        if extraCount > 0 { flags |= RecordLayout.hasExtras }
+
+        record.bytes.removeAll(keepingCapacity: true)
+        record.append(RecordLayout.version)
+        record.append(type.rawValue)
+        record.appendLittleEndian(flags)
+        record.appendLittleEndian(time)
+        record.appendLittleEndian(nameId)
+        record.appendLittleEndian(channelId)
+        record.appendSignedVarint(received &- time)
+        messageIdHash = s.withBytes(midSpan) { b in
+            record.appendBytesWithLength(b)
+            return Hashing.hash64(b)
+        }
+        if let user { s.withBytes(user) { record.appendBytesWithLength($0) } }
+        if let anonymous { s.withBytes(anonymous) { record.appendBytesWithLength($0) } }
+        if let previous, previous.count > 0 { s.withBytes(previous) { record.appendBytesWithLength($0) } }
+        if extraCount > 0 {
+            extras.bytes.withUnsafeBytes { record.append($0) }
+            record.appendVarint(0)
+        }
+        return nil
+    }
+
+    private mutating func appendStringExtra(_ key: String, _ span: StringSpan, _ s: JSONScanner) {
+        var key = key
+        key.withUTF8 { JSONScanner.writeKey(UnsafeRawBufferPointer($0), into: &extras, symbols: &symbols) }
+        s.withBytes(span) { b in
+            extras.append(ValueTag.string)
+            extras.appendBytesWithLength(b)
+        }
+    }
+}

@@ -1,0 +1,310 @@
+internal import Foundation
+internal import LMDB
+internal import Synchronization
+
+/// An event as read back from the log, decoded for use outside the hot paths.
+public struct StoredEvent: Sendable, Equatable {
+    public var position: UInt64
+    public var type: CallType
+    public var messageId: String
+    public var userId: String?
+    public var anonymousId: String?
+    public var previousId: String?
+    /// The name in the log: `event` for track, `Page Viewed` for page, and so on (semantics §1).
+    public var name: String
+    public var channel: String?
+    /// UTC milliseconds.
+    public var eventTime: Int64
+    public var receivedTime: Int64
+    /// The whole message as JSON, as `journey export` prints it.
+    public var json: String
+}
+
+/// Counts shown by `journey status`.
+public struct StoreStatus: Sendable {
+    public var events: Int
+    public var lastPosition: UInt64
+    public var eventsByName: [String: Int]
+    public var rejected: Int
+    /// Bytes the store's pages occupy.
+    public var bytes: Int
+    public var symbols: Int
+}
+
+/// A Journey store: the append-only event log and its projections, in one LMDB environment.
+///
+/// Open one per path per process and share it: it is `Sendable`, appends from any task go through one writer
+/// thread (group commit), and reads take short snapshots. `append` returns once the events are durable.
+public final class JourneyStore: Sendable {
+    public enum Mode: Sendable {
+        /// Reads and appends; creates the store if missing. Takes the store's writer lock.
+        case readWrite
+        /// Reads only; the store must exist. Any number of readers may run beside a writer process.
+        case readOnly
+    }
+
+    public let path: String
+    let env: Environment
+    let log: EventLog
+    let symbols = SymbolTable()
+    private let writer: LogWriter?
+    private let lockFD: Int32?
+    private let encoderPool = Mutex<[MessageEncoder]>([])
+
+    /// Opens the store at `path`.
+    /// - Parameter mapSize: initial map size; the map doubles whenever it fills.
+    public init(path: String, mode: Mode = .readWrite, mapSize: Int = 1 << 30) throws {
+        self.path = path
+        let writable = mode == .readWrite
+        if !StoreFiles.exists(path) {
+            guard writable else { throw StoreError.missing(path) }
+            try StoreFiles.createDirectory(path)
+        }
+        let fd = writable ? try StoreFiles.lockWriter(path) : nil
+        do {
+            var options = EnvironmentOptions()
+            options.mapSize = mapSize
+            options.readOnly = !writable
+            options.maxDatabases = 64
+            let env: Environment
+            do {
+                env = try Environment(path: path, options: options)
+            } catch {
+                throw StoreError("cannot open the store at \(path): \(error)")
+            }
+            self.env = env
+            log = try EventLog(env: env, create: writable)
+            try log.checkFormat(path: path, writable: writable)
+            try log.loadSymbols(into: symbols)
+        } catch {
+            if let fd { StoreFiles.unlock(fd) }
+            throw error
+        }
+        lockFD = fd
+        writer = writable ? LogWriter(log: log, symbols: symbols, observers: []) : nil
+    }
+
+    deinit {
+        writer?.close()
+        if let lockFD { StoreFiles.unlock(lockFD) }
+    }
+
+    /// Finishes pending appends; the store can no longer append afterwards.
+    public func close() { writer?.close() }
+
+    // MARK: Appending
+
+    /// Appends raw Segment JSON messages (one JSON object each). Returns each one's outcome once durable.
+    public func append(json messages: [[UInt8]], source: String = "library") async throws -> [AppendOutcome] {
+        let batch = encode(messages, source: source)
+        return try await submit(batch)
+    }
+
+    /// Appends one raw JSON message.
+    public func append(json message: String, source: String = "library") async throws -> AppendOutcome {
+        let outcomes = try await append(json: [Array(message.utf8)], source: source)
+        guard let first = outcomes.first else { throw StoreError("internal error: no outcome") }
+        return first
+    }
+
+    /// Appends typed messages.
+    public func append(_ messages: [Message]) async throws -> [AppendOutcome] {
+        try await append(json: messages.map { $0.jsonBytes() }, source: "library")
+    }
+
+    /// Blocking form for command-line tools and tests: waits on the calling thread.
+    public func appendSync(json messages: [[UInt8]], source: String = "library") throws -> [AppendOutcome] {
+        try submitSync(encode(messages, source: source))
+    }
+
+    func encode(_ messages: [[UInt8]], source: String, firstLine: Int = 1) -> AppendBatch {
+        var encoder = takeEncoder()
+        defer { returnEncoder(encoder) }
+        var batch = AppendBatch()
+        let now = Self.nowMillis()
+        for (i, m) in messages.enumerated() {
+            m.withUnsafeBytes { encodeOne($0, into: &batch, encoder: &encoder, now: now, source: source, line: firstLine + i) }
+        }
+        return batch
+    }
+
+    func encodeOne(
+        _ line: UnsafeRawBufferPointer, into batch: inout AppendBatch, encoder: inout MessageEncoder, now: Int64,
+        source: String, line number: Int
+    ) {
+        if let rejection = encoder.encode(line, receivedTime: now) {
+            let raw = String(decoding: line.prefix(1 << 20), as: UTF8.self)
+            batch.add(
+                rejected: RejectedMessage(raw: raw, source: source, line: number, reason: rejection.description, time: now),
+                because: rejection)
+        } else {
+            batch.add(record: encoder.record.bytes, hash: encoder.messageIdHash)
+        }
+    }
+
+    func takeEncoder() -> MessageEncoder {
+        encoderPool.withLock { $0.popLast() } ?? MessageEncoder(symbols: symbols)
+    }
+
+    func returnEncoder(_ e: MessageEncoder) {
+        encoderPool.withLock { pool in if pool.count < 8 { pool.append(e) } }
+    }
+
+    func submit(_ batch: AppendBatch) async throws -> [AppendOutcome] {
+        guard let writer else { throw StoreError("the store at \(path) was opened read-only") }
+        return try await withCheckedThrowingContinuation { cont in
+            writer.submit(batch) { cont.resume(with: $0) }
+        }
+    }
+
+    func submit(_ batch: AppendBatch, completion: @escaping LogWriter.Completion) {
+        guard let writer else {
+            completion(.failure(StoreError("the store at \(path) was opened read-only")))
+            return
+        }
+        writer.submit(batch, completion: completion)
+    }
+
+    func submitSync(_ batch: AppendBatch) throws -> [AppendOutcome] {
+        let done = DispatchSemaphore(value: 0)
+        let box = Mutex<Result<[AppendOutcome], any Error>?>(nil)
+        submit(batch) { result in
+            box.withLock { $0 = result }
+            done.signal()
+        }
+        done.wait()
+        guard let result = box.withLock({ $0 }) else { throw StoreError("internal error: no result") }
+        return try result.get()
+    }
+
+    static func nowMillis() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
+
+    // MARK: Reading
+
+    /// Makes sure symbols written by another process are known before decoding records that name them.
+    func refreshSymbols() throws {
+        if writer == nil { try log.loadSymbols(into: symbols) }
+    }
+
+    /// The last position in the log (0 when empty).
+    public func lastPosition() throws -> UInt64 {
+        try env.read { txn in try log.lastPosition(txn) }
+    }
+
+    /// Events from `position` on, at most `limit`. Each call is one short snapshot: page with the last position + 1.
+    public func events(from position: UInt64 = 1, limit: Int = 1000) throws -> [StoredEvent] {
+        try refreshSymbols()
+        var out: [StoredEvent] = []
+        try scan(from: position, limit: limit) { pos, view in
+            if let e = decode(view, position: pos) { out.append(e) }
+            return true
+        }
+        return out
+    }
+
+    /// The event at `position`.
+    public func event(at position: UInt64) throws -> StoredEvent? {
+        try events(from: position, limit: 1).first.flatMap { $0.position == position ? $0 : nil }
+    }
+
+    /// Calls `body` with records in position order from `from` through `to`, renewing the snapshot every `chunk`
+    /// records so no read transaction is held for long (lmdb.md). Stops when `body` returns false.
+    func scan(
+        from: UInt64 = 1, to: UInt64 = .max, limit: Int = .max, chunk: Int = 65_536,
+        _ body: (UInt64, RecordView) throws -> Bool
+    ) throws {
+        var next = max(from, 1)
+        var remaining = limit
+        while remaining > 0 && next <= to {
+            let (last, more) = try env.read { txn -> (UInt64, Bool) in
+                try txn.withCursor(log.events) { c -> (UInt64, Bool) in
+                    var n = 0
+                    var last: UInt64 = next - 1
+                    var entry = try c.seek(next)
+                    while let e = entry {
+                        let pos = e.integerKey
+                        if pos > to { return (last, false) }
+                        guard let view = RecordView(e.value) else {
+                            throw StoreError("the record at position \(pos) is damaged")
+                        }
+                        last = pos
+                        n += 1
+                        if try !body(pos, view) { return (last, false) }
+                        if n >= min(chunk, remaining) { return (last, true) }
+                        entry = try c.next()
+                    }
+                    return (last, false)
+                }
+            }
+            remaining -= Int(last - (next - 1))
+            next = last + 1
+            if !more { break }
+        }
+    }
+
+    func decode(_ view: RecordView, position: UInt64) -> StoredEvent? {
+        guard let v = view.variable else { return nil }
+        var json = ByteWriter(capacity: 256)
+        guard RecordJSON(symbols: symbols).write(view, into: &json) else { return nil }
+        return StoredEvent(
+            position: position, type: view.callType, messageId: String(decoding: v.messageId, as: UTF8.self),
+            userId: v.userId.map { String(decoding: $0, as: UTF8.self) },
+            anonymousId: v.anonymousId.map { String(decoding: $0, as: UTF8.self) },
+            previousId: v.previousId.map { String(decoding: $0, as: UTF8.self) },
+            name: symbols.string(view.eventName) ?? "?", channel: view.channel == 0 ? nil : symbols.string(view.channel),
+            eventTime: view.eventTime, receivedTime: v.receivedTime, json: String(decoding: json.bytes, as: UTF8.self))
+    }
+
+    /// Writes events `from...to` as NDJSON through `emit`, a chunk of lines at a time.
+    public func export(from: UInt64 = 1, to: UInt64 = .max, _ emit: ([UInt8]) throws -> Void) throws {
+        try refreshSymbols()
+        let writer = RecordJSON(symbols: symbols)
+        var out = ByteWriter(capacity: 1 << 20)
+        try scan(from: from, to: to) { pos, view in
+            guard writer.write(view, into: &out) else { throw StoreError("the record at position \(pos) is damaged") }
+            out.append(UInt8(ascii: "\n"))
+            if out.count >= 1 << 20 {
+                try emit(out.bytes)
+                out.bytes.removeAll(keepingCapacity: true)
+            }
+            return true
+        }
+        if out.count > 0 { try emit(out.bytes) }
+    }
+
+    /// The rejected messages, oldest first.
+    public func rejected(limit: Int = .max) throws -> [RejectedMessage] {
+        try env.read { txn in
+            try txn.withCursor(log.rejected) { c in
+                var out: [RejectedMessage] = []
+                var e = try c.first()
+                while let entry = e, out.count < limit {
+                    if let r = RejectedCodec.decode(entry.value) { out.append(r) }
+                    e = try c.next()
+                }
+                return out
+            }
+        }
+    }
+
+    /// Counts for `journey status`.
+    public func status() throws -> StoreStatus {
+        try refreshSymbols()
+        return try env.read { txn in
+            let events = try txn.statistics(log.events).entries
+            let rejected = try txn.statistics(log.rejected).entries
+            var byName: [String: Int] = [:]
+            try txn.withCursor(log.nameCounts) { c in
+                var e = try c.first()
+                while let entry = e {
+                    let name = symbols.string(UInt32(entry.integerKey)) ?? "#\(entry.integerKey)"
+                    byName[name] = Int(entry.value.loadUnaligned(as: UInt64.self))
+                    e = try c.next()
+                }
+            }
+            return StoreStatus(
+                events: events, lastPosition: try log.lastPosition(txn), eventsByName: byName, rejected: rejected,
+                bytes: env.usedBytes, symbols: symbols.count)
+        }
+    }
+}

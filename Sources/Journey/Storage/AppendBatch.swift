@@ -1,0 +1,83 @@
+/// What happened to one message given to `append`.
+public enum AppendOutcome: Sendable, Equatable {
+    /// Stored at this log position.
+    case appended(UInt64)
+    /// Already stored (same `messageId`) at this position; not stored again.
+    case duplicate(UInt64)
+    /// Refused, with the reason; kept in the rejected list.
+    case rejected(Rejection)
+}
+
+/// A rejected message as kept in the store so it can be fixed and imported again.
+public struct RejectedMessage: Sendable, Equatable {
+    public var raw: String
+    public var source: String
+    public var line: Int
+    public var reason: String
+    /// When it was rejected, UTC ms.
+    public var time: Int64
+}
+
+/// Encoded messages on their way to the writer: records packed in one buffer, so a batch of 100,000 messages is a
+/// handful of allocations, not 100,000.
+struct AppendBatch: Sendable {
+    var records: [UInt8] = []
+    /// End offset of each record in `records`.
+    var ends: [Int] = []
+    var hashes: [UInt64] = []
+    /// For each message, in order: index into the records, or −1 − index into `rejects`.
+    var slots: [Int] = []
+    var rejects: [RejectedMessage] = []
+    var rejections: [Rejection] = []
+
+    var messageCount: Int { slots.count }
+    var recordCount: Int { ends.count }
+    var byteCount: Int { records.count }
+
+    mutating func add(record: [UInt8], hash: UInt64) {
+        slots.append(ends.count)
+        records.append(contentsOf: record)
+        ends.append(records.count)
+        hashes.append(hash)
+    }
+
+    mutating func add(rejected: RejectedMessage, because rejection: Rejection) {
+        slots.append(-1 - rejects.count)
+        rejects.append(rejected)
+        rejections.append(rejection)
+    }
+
+    func withRecord<R>(_ i: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let start = i == 0 ? 0 : ends[i - 1]
+        return try records.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[start..<ends[i]])) }
+    }
+
+    /// Outcomes per message, given the writer's outcome per record.
+    func outcomes(records recordOutcomes: [AppendOutcome]) -> [AppendOutcome] {
+        slots.map { $0 >= 0 ? recordOutcomes[$0] : .rejected(rejections[-1 - $0]) }
+    }
+}
+
+/// Counts of an append or import.
+public struct AppendSummary: Sendable, Equatable {
+    public var accepted = 0
+    public var duplicates = 0
+    public var rejected = 0
+    public var firstPosition: UInt64 = 0
+    public var lastPosition: UInt64 = 0
+
+    public init() {}
+
+    mutating func add(_ outcomes: [AppendOutcome]) {
+        for o in outcomes {
+            switch o {
+            case .appended(let p):
+                accepted += 1
+                if firstPosition == 0 { firstPosition = p }
+                lastPosition = max(lastPosition, p)
+            case .duplicate: duplicates += 1
+            case .rejected: rejected += 1
+            }
+        }
+    }
+}

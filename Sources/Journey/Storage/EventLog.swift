@@ -1,0 +1,112 @@
+internal import LMDB
+
+/// The log's databases and what one write transaction does to them. Positions are assigned here, inside the
+/// write transaction, so commit order is position order and the log has no gaps (lmdb.md).
+struct EventLog: Sendable {
+    /// Format of the store; a store written by a newer format is refused, not misread.
+    static let formatVersion: UInt32 = 1
+
+    let env: Environment
+    /// position (native UInt64) → record.
+    let events: Database
+    /// messageId dedup index: 2-byte bucket (top 12 bits of the hash) → 12-byte values
+    /// [low 48 bits of the hash, big-endian][position, 48 bits big-endian], sorted, packed (DUPFIXED).
+    let messageIds: Database
+    /// symbol id → bytes.
+    let symbols: Database
+    /// event name symbol → count of events (status without a scan).
+    let nameCounts: Database
+    /// sequence → rejected message (raw text, source, line, reason, time).
+    let rejected: Database
+    /// string keys: format version, creation time.
+    let meta: Database
+
+    init(env: Environment, create: Bool) throws {
+        self.env = env
+        meta = try env.openDatabase("meta", create: create)
+        events = try env.openDatabase("events", flags: .integerKey, create: create)
+        messageIds = try env.openDatabase("message_ids", flags: [.dupSort, .dupFixed], create: create)
+        symbols = try env.openDatabase("symbols", flags: .integerKey, create: create)
+        nameCounts = try env.openDatabase("name_counts", flags: .integerKey, create: create)
+        rejected = try env.openDatabase("rejected", flags: .integerKey, create: create)
+    }
+
+    /// Checks (and on a new store, writes) the format version.
+    func checkFormat(path: String, writable: Bool) throws {
+        let key = Array("format".utf8)
+        let stored: UInt32? = try env.read { txn in
+            try key.withUnsafeBytes { k in try txn.withValue(meta, key: k) { $0.loadUnaligned(as: UInt32.self) } }
+        }
+        if let stored {
+            if stored > Self.formatVersion {
+                throw StoreError(
+                    "the store at \(path) has format \(stored), newer than this journey understands (\(Self.formatVersion)); upgrade journey")
+            }
+            return
+        }
+        guard writable else { return }
+        try env.write { txn in
+            var v = Self.formatVersion
+            try key.withUnsafeBytes { k in
+                try withUnsafeBytes(of: &v) { try txn.put(meta, key: k, value: $0) }
+            }
+        }
+    }
+
+    func loadSymbols(into table: SymbolTable) throws {
+        let from = UInt64(table.count + 1)
+        let loaded: [(UInt32, [UInt8])] = try env.read { txn in
+            try txn.withCursor(symbols) { c in
+                var out: [(UInt32, [UInt8])] = []
+                var e = try c.seek(from)
+                while let entry = e {
+                    out.append((UInt32(entry.integerKey), Array(entry.value)))
+                    e = try c.next()
+                }
+                return out
+            }
+        }
+        table.load(loaded)
+    }
+
+    /// The last position in the log, 0 if empty.
+    func lastPosition<T: TransactionReading & ~Copyable>(_ txn: borrowing T) throws -> UInt64 {
+        try txn.withCursor(events) { c in try c.last()?.integerKey ?? 0 }
+    }
+
+    static func bucket(_ hash: UInt64) -> UInt16 { UInt16(truncatingIfNeeded: hash >> 52).bigEndian }
+
+    static func dedupValue(hash: UInt64, position: UInt64) -> (UInt64, UInt32) {
+        // 12 bytes: hash low 48 bits then position 48 bits, both big-endian so byte order sorts by hash.
+        let hi = ((hash & 0xFFFF_FFFF_FFFF) << 16) | (position >> 32 & 0xFFFF)
+        return (hi.bigEndian, UInt32(truncatingIfNeeded: position).bigEndian)
+    }
+
+    /// Positions already stored for `hash` whose record's messageId equals `messageId`.
+    func findDuplicate<T: TransactionReading & ~Copyable>(
+        _ txn: borrowing T, hash: UInt64, messageId: UnsafeRawBufferPointer
+    ) throws -> UInt64? {
+        var bucket = Self.bucket(hash)
+        var probe = Self.dedupValue(hash: hash, position: 0)
+        let wantedPrefix = hash & 0xFFFF_FFFF_FFFF
+        return try txn.withCursor(messageIds) { c -> UInt64? in
+            try withUnsafeBytes(of: &bucket) { kb in
+                try withUnsafeBytes(of: &probe) { pb in
+                    var entry = try c.seek(key: kb, value: UnsafeRawBufferPointer(rebasing: pb[0..<12]))
+                    while let e = entry {
+                        let hi = UInt64(bigEndian: e.value.loadUnaligned(as: UInt64.self))
+                        let lo = UInt32(bigEndian: e.value.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+                        guard hi >> 16 == wantedPrefix else { return nil }
+                        let position = (hi & 0xFFFF) << 32 | UInt64(lo)
+                        let same = try txn.withValue(events, key: position) { rec in
+                            RecordView(rec)?.messageId.map { $0.elementsEqual(messageId) } ?? false
+                        }
+                        if same == true { return position }
+                        entry = try c.nextDuplicate()
+                    }
+                    return nil
+                }
+            }
+        }
+    }
+}

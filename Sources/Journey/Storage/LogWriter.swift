@@ -1,0 +1,226 @@
+internal import Foundation
+internal import LMDB
+
+/// Something kept up to date in the same write transaction as the events it covers (projections).
+protocol AppendObserver: Sendable {
+    /// Called inside the writer's transaction after the events `first...last` were put in the log.
+    func apply(_ txn: inout WriteTransaction, log: EventLog, first: UInt64, last: UInt64) throws
+    /// Called after that transaction committed.
+    func committed()
+    /// Called after it failed or was aborted.
+    func aborted()
+}
+
+/// The store's single writer: one thread that takes every pending append and commits them together.
+///
+/// Group commit: while one transaction is syncing, new requests queue up and all go into the next one, so many
+/// concurrent single-message appenders share each fsync. Positions are assigned inside the transaction.
+/// Runs on its own thread, not the cooperative pool, because a commit blocks on fsync.
+final class LogWriter: @unchecked Sendable {
+    typealias Completion = @Sendable (Result<[AppendOutcome], any Error>) -> Void
+
+    private struct Request {
+        var batch: AppendBatch
+        var completion: Completion
+    }
+
+    /// Records per transaction, at most (bounded dirty pages; lmdb.md).
+    static let maxRecordsPerCommit = 262_144
+
+    let log: EventLog
+    let symbols: SymbolTable
+    let observers: [any AppendObserver]
+    private let condition = NSCondition()
+    private var queue: [Request] = []
+    private var closed = false
+    private var finished = false
+    private var thread: Thread?
+
+    init(log: EventLog, symbols: SymbolTable, observers: [any AppendObserver]) {
+        self.log = log
+        self.symbols = symbols
+        self.observers = observers
+        let thread = Thread { [unowned self] in self.run() }
+        thread.name = "journey-writer"
+        self.thread = thread
+        thread.start()
+    }
+
+    func submit(_ batch: AppendBatch, completion: @escaping Completion) {
+        condition.lock()
+        if closed {
+            condition.unlock()
+            completion(.failure(StoreError("the store is closed")))
+            return
+        }
+        queue.append(Request(batch: batch, completion: completion))
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Stops after the queued requests are written, and waits for that.
+    func close() {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        while !finished { condition.wait() }
+        condition.unlock()
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while queue.isEmpty && !closed { condition.wait() }
+            if queue.isEmpty && closed {
+                finished = true
+                condition.broadcast()
+                condition.unlock()
+                return
+            }
+            var taken: [Request] = []
+            var records = 0
+            while let first = queue.first, taken.isEmpty || records + first.batch.recordCount <= Self.maxRecordsPerCommit {
+                records += first.batch.recordCount
+                taken.append(queue.removeFirst())
+            }
+            condition.unlock()
+
+            do {
+                let outcomes = try commit(taken.map(\.batch))
+                for o in observers { o.committed() }
+                for (request, result) in zip(taken, outcomes) { request.completion(.success(result)) }
+            } catch {
+                for o in observers { o.aborted() }
+                for request in taken { request.completion(.failure(error)) }
+            }
+        }
+    }
+
+    private struct Pending {
+        var hash: UInt64
+        var position: UInt64
+    }
+
+    /// Writes the batches in one transaction; returns each batch's outcomes per message.
+    private func commit(_ batches: [AppendBatch]) throws -> [[AppendOutcome]] {
+        let (symbolsFrom, newSymbols) = symbols.unpersisted()
+        let result = try log.env.write { txn -> [[AppendOutcome]] in
+            // Symbols first: every id a record here names is stored in this same transaction.
+            var id = UInt64(symbolsFrom)
+            for name in newSymbols {
+                try name.withUnsafeBytes { try txn.put(log.symbols, key: id, value: $0, flags: .append) }
+                id += 1
+            }
+            let firstPosition = try log.lastPosition(txn) + 1
+            var next = firstPosition
+            var pending: [Pending] = []
+            var firstPendingOfHash: [UInt64: Int] = [:]
+            var nameCounts: [UInt32: UInt64] = [:]
+            var results: [[AppendOutcome]] = []
+            for batch in batches {
+                var outcomes: [AppendOutcome] = []
+                outcomes.reserveCapacity(batch.recordCount)
+                for i in 0..<batch.recordCount {
+                    let hash = batch.hashes[i]
+                    let outcome = try batch.withRecord(i) { rec -> AppendOutcome in
+                        guard let view = RecordView(rec), let mid = view.messageId else {
+                            throw StoreError("internal error: malformed record in append batch")
+                        }
+                        if let start = firstPendingOfHash[hash] {
+                            for p in pending[start...] where p.hash == hash {
+                                let same = try txn.withValue(log.events, key: p.position) {
+                                    RecordView($0)?.messageId?.elementsEqual(mid) ?? false
+                                }
+                                if same == true { return .duplicate(p.position) }
+                            }
+                        }
+                        if let existing = try log.findDuplicate(txn, hash: hash, messageId: mid) {
+                            return .duplicate(existing)
+                        }
+                        try txn.put(log.events, key: next, value: rec, flags: .append)
+                        if firstPendingOfHash[hash] == nil { firstPendingOfHash[hash] = pending.count }
+                        pending.append(Pending(hash: hash, position: next))
+                        nameCounts[view.eventName, default: 0] += 1
+                        next += 1
+                        return .appended(next - 1)
+                    }
+                    outcomes.append(outcome)
+                }
+                results.append(outcomes)
+            }
+            try storeRejects(&txn, batches)
+            try indexMessageIds(&txn, pending)
+            try addNameCounts(&txn, nameCounts)
+            if next > firstPosition {
+                for o in observers { try o.apply(&txn, log: log, first: firstPosition, last: next - 1) }
+            }
+            return zip(batches, results).map { $0.outcomes(records: $1) }
+        }
+        symbols.markPersisted(through: symbolsFrom - 1 + newSymbols.count)
+        return result
+    }
+
+    /// Inserts the new message ids sorted, so the index pages are visited in order.
+    private func indexMessageIds(_ txn: inout WriteTransaction, _ pending: [Pending]) throws {
+        let sorted = pending.sorted { a, b in
+            a.hash != b.hash ? a.hash < b.hash : a.position < b.position
+        }
+        try txn.withCursor(log.messageIds) { c in
+            for p in sorted {
+                var bucket = EventLog.bucket(p.hash)
+                var value = EventLog.dedupValue(hash: p.hash, position: p.position)
+                try withUnsafeBytes(of: &bucket) { kb in
+                    try withUnsafeBytes(of: &value) { vb in
+                        try c.put(key: kb, value: UnsafeRawBufferPointer(rebasing: vb[0..<12]))
+                    }
+                }
+            }
+        }
+    }
+
+    private func addNameCounts(_ txn: inout WriteTransaction, _ counts: [UInt32: UInt64]) throws {
+        for (name, n) in counts {
+            let old = try txn.withValue(log.nameCounts, key: UInt64(name)) { $0.loadUnaligned(as: UInt64.self) } ?? 0
+            var total = old + n
+            try withUnsafeBytes(of: &total) { try txn.put(log.nameCounts, key: UInt64(name), value: $0) }
+        }
+    }
+
+    private func storeRejects(_ txn: inout WriteTransaction, _ batches: [AppendBatch]) throws {
+        guard batches.contains(where: { !$0.rejects.isEmpty }) else { return }
+        var seq = try txn.withCursor(log.rejected) { c in try c.last()?.integerKey ?? 0 }
+        var w = ByteWriter(capacity: 256)
+        for batch in batches {
+            for r in batch.rejects {
+                seq += 1
+                w.bytes.removeAll(keepingCapacity: true)
+                RejectedCodec.encode(r, into: &w)
+                try w.bytes.withUnsafeBytes { try txn.put(log.rejected, key: seq, value: $0, flags: .append) }
+            }
+        }
+    }
+}
+
+/// The stored form of a rejected message: [time i64][line varint][source][reason][raw], strings length-prefixed.
+enum RejectedCodec {
+    static func encode(_ r: RejectedMessage, into w: inout ByteWriter) {
+        w.appendLittleEndian(r.time)
+        w.appendVarint(UInt64(max(0, r.line)))
+        for s in [r.source, r.reason, r.raw] {
+            var s = s
+            s.withUTF8 { w.appendBytesWithLength(UnsafeRawBufferPointer($0)) }
+        }
+    }
+
+    static func decode(_ b: UnsafeRawBufferPointer) -> RejectedMessage? {
+        guard b.count >= 8 else { return nil }
+        var r = ByteReader(b, offset: 8)
+        guard let line = r.varint(), let source = r.lengthPrefixed(), let reason = r.lengthPrefixed(),
+            let raw = r.lengthPrefixed()
+        else { return nil }
+        return RejectedMessage(
+            raw: String(decoding: raw, as: UTF8.self), source: String(decoding: source, as: UTF8.self),
+            line: Int(line), reason: String(decoding: reason, as: UTF8.self),
+            time: Int64(littleEndian: b.loadUnaligned(as: Int64.self)))
+    }
+}

@@ -1,0 +1,42 @@
+import ArgumentParser
+import Foundation
+import Journey
+
+struct DemoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Generate journeys, import them into a demo store, and show what is there.")
+
+    @Argument(help: "Directory for the demo (default: ./journey-demo).") var directory: String = "journey-demo"
+    @Option(help: "Customers to generate.") var customers: Int = 20_000
+    @Option(help: "Random seed.") var seed: UInt64 = 42
+
+    func run() throws {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let file = directory + "/events.ndjson"
+        let storePath = directory + "/store"
+        print("== generating \(customers) customers' journeys (seed \(seed)) into \(file)")
+        var generator = JourneyGenerator(options: GeneratorOptions(customers: customers, seed: seed, duplicates: 0.01, broken: 0.001))
+        var data = Data()
+        let summary = generator.generate { data.append(contentsOf: $0); data.append(0x0A) }
+        try data.write(to: URL(fileURLWithPath: file))
+        print("   \(summary.lines) lines, \(formatBytes(data.count))")
+        if fm.fileExists(atPath: storePath) { try fm.removeItem(atPath: storePath) }
+        print("\n== journey --store \(storePath) import \(file)")
+        let store = try JourneyStore(path: storePath)
+        let imported = try Importer(store: store).run([file])
+        print("   \(imported.lines) lines in \(String(format: "%.2f", imported.seconds)) s: \(imported.accepted) accepted, \(imported.duplicates) duplicates, \(imported.rejected) rejected")
+        for r in imported.firstRejections.prefix(3) { print("   rejected \(r.source):\(r.line): \(r.reason)") }
+        print("\n== journey --store \(storePath) status")
+        let s = try store.status()
+        print("   \(s.events) events, last position \(s.lastPosition), \(formatBytes(s.bytes)) (\(String(format: "%.1f", Double(s.bytes) / Double(max(1, s.events)))) bytes/event)")
+        for (name, n) in s.eventsByName.sorted(by: { $0.value > $1.value }) {
+            print("   " + name.padding(toLength: 24, withPad: " ", startingAt: 0) + String(n))
+        }
+        print("\n== the first events: journey --store \(storePath) export --to 3")
+        for e in try store.events(from: 1, limit: 3) { print("   " + e.json) }
+        store.close()
+        print("\nTry: journey --store \(storePath) status | export | rejected")
+    }
+}

@@ -1,0 +1,50 @@
+import ArgumentParser
+import Foundation
+import Journey
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "What the store holds: events, last position, events by name, size.")
+
+    @OptionGroup var storeOptions: StoreOptions
+    @Option(help: "table or json") var format: OutputFormat = .table
+
+    func run() throws {
+        let store = try storeOptions.open(.readOnly)
+        let s = try store.status()
+        switch format {
+        case .json, .ndjson:
+            var o = OrderedJSON()
+            o.add("store", store.path)
+            o.add("events", s.events)
+            o.add("last_position", s.lastPosition)
+            o.add("events_by_name", s.eventsByName)
+            o.add("rejected", s.rejected)
+            o.add("bytes", s.bytes)
+            o.add("bytes_per_event", s.events > 0 ? Double(s.bytes) / Double(s.events) : 0)
+            print(o.string)
+        default:
+            print("store          \(store.path)")
+            print("events         \(s.events)")
+            print("last position  \(s.lastPosition)")
+            print("rejected       \(s.rejected)")
+            print("size           \(formatBytes(s.bytes))" + (s.events > 0 ? String(format: " (%.1f bytes/event)", Double(s.bytes) / Double(s.events)) : ""))
+            print("\nevents by name")
+            let width = s.eventsByName.keys.map(\.count).max() ?? 0
+            for (name, n) in s.eventsByName.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {
+                print("  " + name.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + String(n))
+            }
+        }
+    }
+}
+
+func formatBytes(_ n: Int) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var v = Double(n)
+    var u = 0
+    while v >= 1024 && u < units.count - 1 {
+        v /= 1024
+        u += 1
+    }
+    return u == 0 ? "\(n) B" : String(format: "%.1f %@", v, units[u])
+}

@@ -1,2 +1,0 @@
-import Journey
-print(JourneyVersion.string)
