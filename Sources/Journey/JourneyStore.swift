@@ -66,6 +66,7 @@ public final class JourneyStore: Sendable {
             options.mapSize = mapSize
             options.readOnly = !writable
             options.maxDatabases = 64
+            options.writeMap = writable
             let env: Environment
             do {
                 env = try Environment(path: path, options: options)
@@ -120,8 +121,8 @@ public final class JourneyStore: Sendable {
     func encode(_ messages: [[UInt8]], source: String, firstLine: Int = 1) -> AppendBatch {
         var encoder = takeEncoder()
         defer { returnEncoder(encoder) }
-        var batch = AppendBatch()
         let now = Self.nowMillis()
+        var batch = AppendBatch(receivedTime: now)
         for (i, m) in messages.enumerated() {
             m.withUnsafeBytes { encodeOne($0, into: &batch, encoder: &encoder, now: now, source: source, line: firstLine + i) }
         }
@@ -195,9 +196,18 @@ public final class JourneyStore: Sendable {
     public func events(from position: UInt64 = 1, limit: Int = 1000) throws -> [StoredEvent] {
         try refreshSymbols()
         var out: [StoredEvent] = []
+        var received: [(UInt64, Int64)] = []
         try scan(from: position, limit: limit) { pos, view in
-            if let e = decode(view, position: pos) { out.append(e) }
+            if let e = decode(view, position: pos, receivedTime: 0) { out.append(e) }
             return true
+        }
+        if let first = out.first {
+            received = try env.read { txn in try log.receivedTimes(txn, from: first.position, to: out[out.count - 1].position) }
+            var k = 0
+            for i in out.indices {
+                while k + 1 < received.count && received[k + 1].0 <= out[i].position { k += 1 }
+                if k < received.count && received[k].0 <= out[i].position { out[i].receivedTime = received[k].1 }
+            }
         }
         return out
     }
@@ -209,7 +219,7 @@ public final class JourneyStore: Sendable {
 
     /// Calls `body` with records in position order from `from` through `to`, renewing the snapshot every `chunk`
     /// records so no read transaction is held for long (lmdb.md). Stops when `body` returns false.
-    func scan(
+    public func scan(
         from: UInt64 = 1, to: UInt64 = .max, limit: Int = .max, chunk: Int = 65_536,
         _ body: (UInt64, RecordView) throws -> Bool
     ) throws {
@@ -242,7 +252,7 @@ public final class JourneyStore: Sendable {
         }
     }
 
-    func decode(_ view: RecordView, position: UInt64) -> StoredEvent? {
+    func decode(_ view: RecordView, position: UInt64, receivedTime: Int64) -> StoredEvent? {
         guard let v = view.variable else { return nil }
         var json = ByteWriter(capacity: 256)
         guard RecordJSON(symbols: symbols).write(view, into: &json) else { return nil }
@@ -252,7 +262,7 @@ public final class JourneyStore: Sendable {
             anonymousId: v.anonymousId.map { String(decoding: $0, as: UTF8.self) },
             previousId: v.previousId.map { String(decoding: $0, as: UTF8.self) },
             name: symbols.string(view.eventName) ?? "?", channel: view.channel == 0 ? nil : symbols.string(view.channel),
-            eventTime: view.eventTime, receivedTime: v.receivedTime, json: String(decoding: json.bytes, as: UTF8.self))
+            eventTime: view.eventTime, receivedTime: receivedTime, json: String(decoding: json.bytes, as: UTF8.self))
     }
 
     /// Writes events `from...to` as NDJSON through `emit`, a chunk of lines at a time.

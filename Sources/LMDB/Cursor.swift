@@ -15,6 +15,10 @@ public struct CursorEntry {
 public struct Cursor: ~Copyable {
     let handle: OpaquePointer
 
+    init(handle: OpaquePointer) { self.handle = handle }
+
+    deinit { mdb_cursor_close(handle) }
+
     @inline(__always)
     mutating func move(_ op: MDB_cursor_op, key: UnsafeRawBufferPointer? = nil, value: UnsafeRawBufferPointer? = nil)
         throws(LMDBError) -> CursorEntry?

@@ -92,8 +92,16 @@ extension TransactionReading where Self: ~Copyable {
         try check(mdb_cursor_open(txnHandle, db.dbi, &cursor))
         guard let cursor else { throw LMDBError(code: 22) }
         var c = Cursor(handle: cursor)
-        defer { mdb_cursor_close(cursor) }
         return try body(&c)
+    }
+
+    /// A cursor the caller keeps across calls in one transaction (hot loops that also write). It must be dropped
+    /// before the transaction ends: LMDB frees a write transaction's cursors at commit.
+    public func makeCursor(_ db: Database) throws(LMDBError) -> Cursor {
+        var cursor: OpaquePointer?
+        try check(mdb_cursor_open(txnHandle, db.dbi, &cursor))
+        guard let cursor else { throw LMDBError(code: 22) }
+        return Cursor(handle: cursor)
     }
 
     /// Entry counts and page usage of a database.

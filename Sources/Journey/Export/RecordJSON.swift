@@ -83,6 +83,11 @@ struct RecordJSON {
         case ValueTag.numberText, ValueTag.string:
             guard let b = r.lengthPrefixed() else { return false }
             if tag == ValueTag.string { Self.writeString(b, into: &out) } else { out.append(b) }
+        case ValueTag.time:
+            guard let t = r.signedVarint() else { return false }
+            out.append(UInt8(ascii: "\""))
+            RFC3339.format(t, into: &out)
+            out.append(UInt8(ascii: "\""))
         case ValueTag.symbol:
             guard let id = r.varint() else { return false }
             writeSymbol(UInt32(truncatingIfNeeded: id), into: &out)

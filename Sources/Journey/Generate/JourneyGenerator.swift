@@ -9,7 +9,8 @@ public struct GeneratorOptions: Sendable {
     public var broken: Double
     /// First day of activity, UTC milliseconds (clamped to years 1970...9000 so times stay 4-digit RFC 3339).
     public var startMillis: Int64
-    /// Customers' first visits fall in this many days; sessions that would start after it are not generated.
+    /// Customers' first visits fall in this many days and no visit starts after them; funnel steps already under
+    /// way, NPS answers and support tickets may still land up to a few weeks later.
     public var days: Int
 
     public init(
@@ -35,8 +36,9 @@ public struct GeneratorSummary: Sendable, Equatable {
 
 /// Deterministic synthetic Segment-spec NDJSON: the same options give the same bytes on every machine.
 ///
-/// Customers are generated one at a time, so memory is constant; arrival order is shuffled through a bounded
-/// window of pending lines (about 700 customers' worth), re-sends come from a ring of recently emitted lines.
+/// Customers are generated one at a time, so memory is constant (about 3.4 MB): their lines join a bounded
+/// window of 4,096 pending lines (about 700 customers) and leave it in random order, which makes arrival out
+/// of order. A re-sent line stays in the window after its first emission and leaves it again later, same bytes.
 /// Every customer is one person after identity stitching (second devices are always linked by an `alias`).
 public struct JourneyGenerator: Sendable {
     let options: GeneratorOptions
@@ -46,9 +48,10 @@ public struct JourneyGenerator: Sendable {
     /// Calls `emit` with each NDJSON line's bytes (no trailing newline), in arrival order.
     /// The bytes are only valid during the call. Each call starts afresh, so repeated calls give the same lines.
     public mutating func generate(_ emit: (UnsafeRawBufferPointer) throws -> Void) rethrows -> GeneratorSummary {
-        let base = UnsafeMutablePointer<UInt8>.allocate(capacity: Engine.arenaBytes)
-        defer { base.deallocate() }
-        var engine = Engine(options: options, base: base)
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: Engine.memoryBytes, alignment: 16)
+        defer { memory.deallocate() }
+        memory.initializeMemory(as: UInt8.self, repeating: 0, count: Engine.memoryBytes)
+        var engine = Engine(options: options, memory: memory)
         try engine.run(emit)
         return engine.summary
     }
@@ -61,6 +64,28 @@ extension JourneyGenerator {
     struct Cursor {
         var p: UnsafeMutablePointer<UInt8>
 
+        /// Small copies dominate (5–40 bytes), so overlapping 8-byte words beat a call to memmove.
+        @inline(__always)
+        static func copy(_ dst: UnsafeMutablePointer<UInt8>, _ src: UnsafePointer<UInt8>, _ n: Int) {
+            let d = UnsafeMutableRawPointer(dst)
+            let s = UnsafeRawPointer(src)
+            if n >= 8 {
+                var i = 0
+                while i + 8 < n {
+                    d.storeBytes(of: s.loadUnaligned(fromByteOffset: i, as: UInt64.self), toByteOffset: i, as: UInt64.self)
+                    i += 8
+                }
+                d.storeBytes(
+                    of: s.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self), toByteOffset: n - 8, as: UInt64.self)
+            } else if n >= 4 {
+                d.storeBytes(of: s.loadUnaligned(as: UInt32.self), as: UInt32.self)
+                d.storeBytes(
+                    of: s.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self), toByteOffset: n - 4, as: UInt32.self)
+            } else {
+                for i in 0..<n { dst[i] = src[i] }
+            }
+        }
+
         @inline(__always)
         mutating func byte(_ b: UInt8) {
             p.pointee = b
@@ -70,10 +95,17 @@ extension JourneyGenerator {
         @inline(__always)
         mutating func raw(_ s: StaticString) {
             let dst = p
-            let n = s.withUTF8Buffer { src in
-                UnsafeMutableRawBufferPointer(start: dst, count: src.count).copyMemory(from: UnsafeRawBufferPointer(src))
+            let n = s.withUTF8Buffer { src -> Int in
+                guard let start = src.baseAddress else { return 0 }
+                Self.copy(dst, start, src.count)
                 return src.count
             }
+            p += n
+        }
+
+        @inline(__always)
+        mutating func bytes(_ src: UnsafePointer<UInt8>, _ n: Int) {
+            Self.copy(p, src, n)
             p += n
         }
 
@@ -122,16 +154,9 @@ extension JourneyGenerator {
             if fraction % 10 != 0 { byte(UInt8(truncatingIfNeeded: 48 &+ fraction % 10)) }
         }
 
-        /// RFC 3339 UTC with milliseconds, `2026-03-24T03:37:19.986Z`, via Hinnant's civil-from-days
-        /// (no Foundation dates: they are slow and we need the same bytes everywhere).
-        mutating func time(_ millis: Int64) {
-            let msPerDay: Int64 = 86_400_000
-            var days = millis / msPerDay
-            var rest = millis % msPerDay
-            if rest < 0 {
-                rest += msPerDay
-                days -= 1
-            }
+        /// `YYYY-MM-DDT` for a day since 1970-01-01, via Hinnant's civil-from-days (no Foundation dates: slow,
+        /// and we need the same bytes everywhere).
+        mutating func date(days: Int64) {
             let z = days + 719_468
             let era = (z >= 0 ? z : z - 146_096) / 146_097
             let doe = z - era * 146_097
@@ -141,7 +166,6 @@ extension JourneyGenerator {
             let day = Int(doy - (153 * mp + 2) / 5 + 1)
             let month = Int(mp < 10 ? mp + 3 : mp - 9)
             let year = Int(yoe + era * 400 + (month <= 2 ? 1 : 0))
-            let ms = Int(rest)
             two(year / 100)
             two(year % 100)
             byte(UInt8(ascii: "-"))
@@ -149,6 +173,10 @@ extension JourneyGenerator {
             byte(UInt8(ascii: "-"))
             two(day)
             byte(UInt8(ascii: "T"))
+        }
+
+        /// `HH:MM:SS.mmmZ` for milliseconds into the day.
+        mutating func clock(_ ms: Int) {
             two(ms / 3_600_000)
             byte(UInt8(ascii: ":"))
             two(ms / 60000 % 60)
@@ -160,13 +188,33 @@ extension JourneyGenerator {
             two(frac % 100)
             byte(UInt8(ascii: "Z"))
         }
+
+        /// RFC 3339 UTC with milliseconds, `2026-03-24T03:37:19.986Z`.
+        mutating func time(_ millis: Int64) {
+            let (days, ms) = Self.split(millis)
+            date(days: days)
+            clock(ms)
+        }
+
+        /// Days since the epoch and milliseconds into that day, flooring for times before 1970.
+        @inline(__always)
+        static func split(_ millis: Int64) -> (Int64, Int) {
+            let msPerDay: Int64 = 86_400_000
+            var days = millis / msPerDay
+            var rest = millis % msPerDay
+            if rest < 0 {
+                rest += msPerDay
+                days -= 1
+            }
+            return (days, Int(rest))
+        }
     }
 }
 
 // MARK: - Vocabulary
 
 extension JourneyGenerator {
-    enum Channel: Int {
+    enum Channel {
         case web, mobile, email, callCenter, store, social
 
         var name: StaticString {
@@ -189,7 +237,7 @@ extension JourneyGenerator {
 
     enum Side { case first, second }
 
-    enum Page: Int {
+    enum Page {
         case home, category, product, search, cart, help, account
 
         var name: StaticString {
@@ -204,39 +252,39 @@ extension JourneyGenerator {
             }
         }
     }
-
 }
 
-/// Word lists and weights; fixed, so that the same seed gives the same data in every version of this file.
+/// Word lists and weights. Changing any of them changes the data every seed gives, so tests pin shapes, not bytes.
 extension JourneyGenerator.Engine {
     typealias Page = JourneyGenerator.Page
 
     static let landingPages: [Page] = [.home, .category, .product, .search]
-    static let landingWeights = [50, 22, 18, 10]
+    static let landingWeights = WeightTable([50, 22, 18, 10])
     static let browsePages: [Page] = [.category, .search, .product, .help, .account]
-    static let browseWeights = [40, 25, 20, 10, 5]
+    static let browseWeights = WeightTable([40, 25, 20, 10, 5])
     static let categories: [StaticString] = ["shoes", "bags", "jackets", "watches", "beauty", "home", "sale"]
 
     static let countries: [StaticString] = ["US", "DE", "GB", "FR", "NL", "ES", "IT", "BR", "IN", "CN"]
     static let locales: [StaticString] = [
         "en-US", "de-DE", "en-GB", "fr-FR", "nl-NL", "es-ES", "it-IT", "pt-BR", "en-IN", "zh-CN",
     ]
-    static let countryWeights = [30, 15, 12, 10, 6, 6, 5, 5, 6, 5]
+    static let countryWeights = WeightTable([30, 15, 12, 10, 6, 6, 5, 5, 6, 5])
     /// Currency per country index: USD, EUR, GBP.
     static let currencyOfCountry = [0, 1, 2, 1, 1, 1, 1, 0, 0, 0]
     static let currencies: [StaticString] = ["USD", "EUR", "GBP"]
 
     static let plans: [StaticString] = ["free", "pro", "team"]
-    static let planWeights = [62, 26, 12]
+    static let planWeights = WeightTable([62, 26, 12])
 
     static let topics: [StaticString] = ["delivery", "refund", "payment", "product", "login"]
-    static let topicWeightsAfterOrder = [35, 25, 15, 15, 10]
-    static let topicWeightsBrowsing = [10, 5, 25, 30, 30]
+    static let topicWeightsAfterOrder = WeightTable([35, 25, 15, 15, 10])
+    static let topicWeightsBrowsing = WeightTable([10, 5, 25, 30, 30])
 
     /// NPS 0...10: mostly promoters (56% / 24% passives / 20% detractors), and mostly detractors after a ticket.
-    static let npsWeights = [2, 1, 2, 2, 3, 4, 6, 10, 14, 24, 32]
-    static let npsWeightsAfterTicket = [8, 6, 8, 9, 10, 11, 12, 12, 9, 8, 7]
+    static let npsWeights = WeightTable([2, 1, 2, 2, 3, 4, 6, 10, 14, 24, 32])
+    static let npsWeightsAfterTicket = WeightTable([8, 6, 8, 9, 10, 11, 12, 12, 9, 8, 7])
 
+    static let brokenKinds = WeightTable([15, 20, 15, 15, 15, 10, 10])
     static let notJSON: [StaticString] = [
         "not json at all", "<html><body><h1>502 Bad Gateway</h1></body></html>", "type=track&event=Product+Viewed",
     ]
@@ -263,16 +311,54 @@ extension JourneyGenerator {
         var answeredNPS = false
     }
 
+    /// Pre-rendered pieces of JSON that recur on many lines, kept at fixed offsets in the arena.
+    /// `messageId` is `{"messageId":"g<seed>-<n>` with `<n>` counted up in ASCII, so no number formatting.
+    enum Fragment: Int {
+        case messageId, firstAnon, secondAnon, userId, previousId, date
+        static let count = 6
+        static let bytes = 128
+    }
+
+    /// A stack of slot indices in preallocated memory: Swift arrays cost a uniqueness check on every write.
+    /// Every slot is in exactly one stack (or being written), so each needs room for all slots at most.
+    struct SlotStack {
+        let items: UnsafeMutablePointer<Int32>
+        var count = 0
+
+        init(_ items: UnsafeMutablePointer<Int32>) { self.items = items }
+
+        @inline(__always) subscript(i: Int) -> Int32 {
+            get { items[i] }
+            nonmutating set { items[i] = newValue }
+        }
+
+        @inline(__always) mutating func push(_ slot: Int32) {
+            items[count] = slot
+            count += 1
+        }
+
+        @inline(__always) mutating func pop() -> Int32? {
+            guard count > 0 else { return nil }
+            count -= 1
+            return items[count]
+        }
+    }
+
     struct Engine {
         /// Worst-case line is under 500 bytes (20-digit seed and ids, skewed times, group traits, context).
         static let slotBytes = 768
-        /// One customer's messages are staged here before entering the shuffle window; a journey is < 150 lines.
-        static let stagingSlots = 256
         /// Lines pending emission; emitting a random one of these is what makes arrival out of order.
-        static let poolSlots = 4096
-        /// Recently emitted lines that re-sends are copied from.
-        static let ringSlots = 1024
-        static let arenaBytes = (stagingSlots + poolSlots + ringSlots + 1) * slotBytes
+        static let windowSlots = 4096
+        /// Room for one customer's lines before they join the window; a journey is under 200 lines.
+        static let stagingSlots = 256
+        static let slots = windowSlots + stagingSlots
+        static let scratchOffset = slots * slotBytes
+        static let fragmentsOffset = scratchOffset + slotBytes
+        static let arenaBytes = fragmentsOffset + Fragment.count * Fragment.bytes
+        /// After the bytes: Int32 slot lengths, the free / pending / staged stacks and fragment lengths,
+        /// then one re-send flag byte per slot.
+        static let int32Count = 4 * slots + Fragment.count
+        static let memoryBytes = arenaBytes + 4 * int32Count + slots
 
         static let dayMillis: Int64 = 86_400_000
         static let hourMillis: Int64 = 3_600_000
@@ -282,7 +368,6 @@ extension JourneyGenerator {
         let customers: Int
         let start: Int64
         let end: Int64
-        let span: Int64
         let duplicateChance: Double
         let brokenChance: Double
         let priceSalt: UInt64
@@ -294,121 +379,139 @@ extension JourneyGenerator {
         var arrival: SplitMix64
 
         let base: UnsafeMutablePointer<UInt8>
-        var stagedLength: [Int]
-        var staged = 0
-        var poolLength: [Int]
-        var pooled = 0
-        var ringLength: [Int]
-        var ringNext = 0
-        var ringFilled = 0
+        let slotLength: UnsafeMutablePointer<Int32>
+        let fragmentLength: UnsafeMutablePointer<Int32>
+        /// Non-zero for a pending slot whose line was emitted once already and will leave again as a re-send.
+        let resend: UnsafeMutablePointer<UInt8>
+        var free: SlotStack
+        var pending: SlotStack
+        var staged: SlotStack
 
         var summary = GeneratorSummary(lines: 0, messages: 0, duplicates: 0, broken: 0)
         var messageNumber: UInt64 = 0
         var brokenNumber: UInt64 = 0
         var out: Cursor
+        var lineSlot: Int32 = -1
         var lineStart: UnsafeMutablePointer<UInt8>
         var lineChannel = Channel.web
+        var cachedDay: Int64 = .min
         var person = Person()
 
-        init(options: GeneratorOptions, base: UnsafeMutablePointer<UInt8>) {
+        /// `memory` holds `memoryBytes` zeroed bytes, 16-byte aligned.
+        init(options: GeneratorOptions, memory: UnsafeMutableRawPointer) {
             seed = options.seed
             customers = max(0, options.customers)
             start = min(max(options.startMillis, 0), 221_845_392_000_000)  // 9000-01-01
-            span = Int64(min(max(options.days, 1), 36500)) * Self.dayMillis
-            end = start + span
+            end = start + Int64(min(max(options.days, 1), 36500)) * Self.dayMillis
             let dup = options.duplicates.isNaN ? 0 : min(max(options.duplicates, 0), 0.5)
             let bad = options.broken.isNaN ? 0 : min(max(options.broken, 0), 0.5 - dup)
-            // Per valid message, so that the fractions hold of all lines: lines = m / (1 - dup - bad).
+            // Per valid message, so the fractions hold of all lines (lines = messages / (1 - dup - bad)); <= 1.
             duplicateChance = dup / (1 - dup - bad)
             brokenChance = bad / (1 - dup - bad)
             journey = SplitMix64(seed: SplitMix64.mix(seed ^ 0x4A6F_7572_6E65_7921))
             arrival = SplitMix64(seed: SplitMix64.mix(seed ^ 0x4172_7269_7661_6C21))
             priceSalt = SplitMix64.mix(seed &+ 0x5052_4943_45)
             groups = max(1, customers / 40)
-            self.base = base
-            stagedLength = Array(repeating: 0, count: Self.stagingSlots)
-            poolLength = Array(repeating: 0, count: Self.poolSlots)
-            ringLength = Array(repeating: 0, count: Self.ringSlots)
+            base = memory.bindMemory(to: UInt8.self, capacity: Self.arenaBytes)
+            let ints = (memory + Self.arenaBytes).bindMemory(to: Int32.self, capacity: Self.int32Count)
+            slotLength = ints
+            free = SlotStack(ints + Self.slots)
+            pending = SlotStack(ints + 2 * Self.slots)
+            staged = SlotStack(ints + 3 * Self.slots)
+            fragmentLength = ints + 4 * Self.slots
+            resend = (memory + Self.arenaBytes + 4 * Self.int32Count).bindMemory(to: UInt8.self, capacity: Self.slots)
+            for i in (0..<Int32(Self.slots)).reversed() { free.push(i) }
             out = Cursor(p: base)
             lineStart = base
+            fragment(.messageId) { o in
+                o.raw(#"{"messageId":"g"#)
+                o.uint(options.seed)
+                o.byte(UInt8(ascii: "-"))
+            }
+            messageIdDigits = Int(fragmentLength[Fragment.messageId.rawValue])
+            fragment(.messageId, keep: messageIdDigits) { o in o.byte(UInt8(ascii: "0")) }
         }
 
-        @inline(__always) func stagingSlot(_ i: Int) -> UnsafeMutablePointer<UInt8> { base + i * Self.slotBytes }
-        @inline(__always) func poolSlot(_ i: Int) -> UnsafeMutablePointer<UInt8> {
-            base + (Self.stagingSlots + i) * Self.slotBytes
+        /// Where the counter's digits start in the `messageId` fragment.
+        var messageIdDigits = 0
+
+        /// Counts `messageNumber` up, in binary and in the ASCII digits of the `messageId` fragment.
+        @inline(__always)
+        mutating func nextMessageNumber() {
+            messageNumber += 1
+            let digits = fragmentStart(.messageId)
+            var i = Int(fragmentLength[Fragment.messageId.rawValue]) - 1
+            while i >= messageIdDigits && digits[i] == UInt8(ascii: "9") {
+                digits[i] = UInt8(ascii: "0")
+                i -= 1
+            }
+            if i >= messageIdDigits {
+                digits[i] += 1
+            } else {
+                let n = messageNumber
+                fragment(.messageId, keep: messageIdDigits) { o in o.uint(n) }
+            }
         }
-        @inline(__always) func ringSlot(_ i: Int) -> UnsafeMutablePointer<UInt8> {
-            base + (Self.stagingSlots + Self.poolSlots + i) * Self.slotBytes
+
+        @inline(__always) func slot(_ i: Int32) -> UnsafeMutablePointer<UInt8> { base + Int(i) * Self.slotBytes }
+        var scratch: UnsafeMutablePointer<UInt8> { base + Self.scratchOffset }
+        @inline(__always) func fragmentStart(_ f: Fragment) -> UnsafeMutablePointer<UInt8> {
+            base + Self.fragmentsOffset + f.rawValue * Fragment.bytes
         }
-        var scratch: UnsafeMutablePointer<UInt8> {
-            base + (Self.stagingSlots + Self.poolSlots + Self.ringSlots) * Self.slotBytes
+
+        /// Rewrites fragment `f` after its first `keep` bytes.
+        mutating func fragment(_ f: Fragment, keep: Int = 0, _ write: (inout Cursor) -> Void) {
+            var o = Cursor(p: fragmentStart(f) + keep)
+            write(&o)
+            fragmentLength[f.rawValue] = Int32(o.p - fragmentStart(f))
+        }
+
+        @inline(__always)
+        mutating func put(_ f: Fragment) { out.bytes(fragmentStart(f), Int(fragmentLength[f.rawValue])) }
+
+        /// Timestamps of one customer mostly share a day, so the `YYYY-MM-DDT` part is rendered once per day.
+        @inline(__always)
+        mutating func time(_ millis: Int64) {
+            let (days, ms) = Cursor.split(millis)
+            if days != cachedDay {
+                cachedDay = days
+                fragment(.date) { o in o.date(days: days) }
+            }
+            put(.date)
+            out.clock(ms)
         }
 
         mutating func run(_ emit: (UnsafeRawBufferPointer) throws -> Void) rethrows {
             for index in 0..<customers {
-                staged = 0
+                while free.count < Self.stagingSlots { try emitOne(emit) }
                 customer(index)
-                try flushStaged(emit)
+                while let s = staged.pop() { pending.push(s) }
             }
-            while pooled > 0 {
-                let j = arrival.below(pooled)
-                try emitPooled(j, emit)
-                pooled -= 1
-                if j != pooled {
-                    poolSlot(j).update(from: poolSlot(pooled), count: poolLength[pooled])
-                    poolLength[j] = poolLength[pooled]
-                }
-            }
+            while pending.count > 0 { try emitOne(emit) }
         }
 
         // MARK: Arrival
 
-        mutating func flushStaged(_ emit: (UnsafeRawBufferPointer) throws -> Void) rethrows {
-            for i in 0..<staged {
-                let slot: Int
-                if pooled < Self.poolSlots {
-                    slot = pooled
-                    pooled += 1
-                } else {
-                    slot = arrival.below(Self.poolSlots)
-                    try emitPooled(slot, emit)
-                }
-                poolSlot(slot).update(from: stagingSlot(i), count: stagedLength[i])
-                poolLength[slot] = stagedLength[i]
-            }
-        }
-
-        mutating func emitPooled(_ j: Int, _ emit: (UnsafeRawBufferPointer) throws -> Void) rethrows {
-            let length = poolLength[j]
-            try emit(UnsafeRawBufferPointer(start: poolSlot(j), count: length))
+        /// Emits a random pending line, then maybe a broken line after it.
+        mutating func emitOne(_ emit: (UnsafeRawBufferPointer) throws -> Void) rethrows {
+            let j = arrival.below(pending.count)
+            let s = pending[j]
+            try emit(UnsafeRawBufferPointer(start: slot(s), count: Int(slotLength[Int(s)])))
             summary.lines += 1
-            if duplicateChance > 0 {
-                ringSlot(ringNext).update(from: poolSlot(j), count: length)
-                ringLength[ringNext] = length
-                ringNext = ringNext + 1 == Self.ringSlots ? 0 : ringNext + 1
-                ringFilled = min(ringFilled + 1, Self.ringSlots)
-                var expected = duplicateChance
-                while expected > 0 {
-                    if expected >= 1 || arrival.chance(expected) {
-                        let r = arrival.below(ringFilled)
-                        try emit(UnsafeRawBufferPointer(start: ringSlot(r), count: ringLength[r]))
-                        summary.lines += 1
-                        summary.duplicates += 1
-                    }
-                    expected -= 1
-                }
+            if resend[Int(s)] != 0 {
+                summary.duplicates += 1
+                resend[Int(s)] = 0
+            } else if duplicateChance > 0 && arrival.chance(duplicateChance) {
+                resend[Int(s)] = 1  // stays pending: the same bytes will leave the window again later
+                return
             }
-            if brokenChance > 0 {
-                var expected = brokenChance
-                while expected > 0 {
-                    if expected >= 1 || arrival.chance(expected) {
-                        let length = writeBroken()
-                        try emit(UnsafeRawBufferPointer(start: scratch, count: length))
-                        summary.lines += 1
-                        summary.broken += 1
-                    }
-                    expected -= 1
-                }
+            if let last = pending.pop(), j < pending.count { pending[j] = last }
+            free.push(s)
+            if brokenChance > 0 && arrival.chance(brokenChance) {
+                let length = writeBroken()
+                try emit(UnsafeRawBufferPointer(start: scratch, count: length))
+                summary.lines += 1
+                summary.broken += 1
             }
         }
 
@@ -416,7 +519,7 @@ extension JourneyGenerator {
         mutating func writeBroken() -> Int {
             brokenNumber += 1
             var o = Cursor(p: scratch)
-            let kind = arrival.pick([15, 20, 15, 15, 15, 10, 10])
+            let kind = arrival.pick(Self.brokenKinds)
             if kind == 0 {
                 o.raw(Self.notJSON[arrival.below(Self.notJSON.count)])
                 return o.p - scratch
@@ -427,7 +530,7 @@ extension JourneyGenerator {
             o.uint(seed)
             o.byte(UInt8(ascii: "-"))
             o.uint(brokenNumber)
-            if kind == 5 {  // messageId of 101 characters
+            if kind == 5 {  // a messageId of 101 characters
                 o.byte(UInt8(ascii: "-"))
                 let idStart = scratch + 14
                 while o.p - idStart < 101 { o.byte(UInt8(ascii: "z")) }
@@ -435,7 +538,7 @@ extension JourneyGenerator {
             if kind == 2 {
                 o.raw(#"","type":"teleport","userId":"u"#)
             } else if kind == 3 {
-                o.raw(#"","type":"track""#)  // no userId or anonymousId
+                o.raw(#"","type":"track""#)  // neither userId nor anonymousId
             } else {
                 o.raw(#"","type":"track","userId":"u"#)
             }
@@ -457,7 +560,7 @@ extension JourneyGenerator {
             o.int(1 + arrival.below(500))
             o.raw(#""}}"#)
             let full = o.p - scratch
-            if kind == 1 {  // truncated: any proper prefix of an object is not JSON
+            if kind == 1 {  // truncated: no proper prefix of a JSON object is JSON
                 return full / 4 + arrival.below(full - full / 4)
             }
             return full
@@ -465,16 +568,15 @@ extension JourneyGenerator {
 
         // MARK: Lines
 
-        /// Starts a message in the next staging slot: `{"messageId":…,"type":…,"channel":…,<time fields>,`.
+        /// Starts a message in a free slot: `{"messageId":…,"type":…,"channel":…,<time fields>,`.
         mutating func open(_ type: StaticString, _ channel: Channel, at t: Int64) {
-            lineStart = stagingSlot(staged)
+            // The staging room always suffices (see `customer`); if it ever did not, the line is dropped.
+            lineSlot = free.pop() ?? -1
+            lineStart = lineSlot >= 0 ? slot(lineSlot) : scratch
             out = Cursor(p: lineStart)
             lineChannel = channel
-            messageNumber += 1
-            out.raw(#"{"messageId":"g"#)
-            out.uint(seed)
-            out.byte(UInt8(ascii: "-"))
-            out.uint(messageNumber)
+            nextMessageNumber()
+            put(.messageId)
             out.raw(#"","type":""#)
             out.raw(type)
             out.raw(#"","channel":""#)
@@ -483,14 +585,14 @@ extension JourneyGenerator {
                 // Device clock: the engine must compute receivedAt - (sentAt - originalTimestamp) == t.
                 let delay = journey.between(200, 8000)
                 out.raw(#"","originalTimestamp":""#)
-                out.time(t + person.skew)
+                time(t + person.skew)
                 out.raw(#"","sentAt":""#)
-                out.time(t + person.skew + delay)
+                time(t + person.skew + delay)
                 out.raw(#"","receivedAt":""#)
-                out.time(t + delay)
+                time(t + delay)
             } else {
                 out.raw(#"","timestamp":""#)
-                out.time(t)
+                time(t)
             }
             out.raw(#"","#)
         }
@@ -510,29 +612,22 @@ extension JourneyGenerator {
                 out.raw(#""}"#)
             }
             out.byte(UInt8(ascii: "}"))
-            stagedLength[staged] = out.p - lineStart
-            staged += 1
+            guard lineSlot >= 0 else { return }
+            slotLength[Int(lineSlot)] = Int32(out.p - lineStart)
+            staged.push(lineSlot)
             summary.messages += 1
         }
 
-        mutating func anonymousId(_ side: Side) {
-            out.raw(#""anonymousId":"a"#)
-            out.uint(person.index)
-            out.byte(UInt8(ascii: "-"))
-            out.hex8(side == .first ? person.firstAnon : person.secondAnon)
-            out.raw(#"","#)
-        }
-
-        mutating func userId() {
-            out.raw(#""userId":"u"#)
-            out.uint(person.index)
-            out.raw(#"","#)
-        }
-
         /// The ids a device knows: its anonymous id, plus the user id once that device has logged in.
+        @inline(__always)
         mutating func ids(_ side: Side) {
-            anonymousId(side)
-            if side == .first ? person.identified : person.secondLinked { userId() }
+            if side == .first {
+                put(.firstAnon)
+                if person.identified { put(.userId) }
+            } else {
+                put(.secondAnon)
+                if person.secondLinked { put(.userId) }
+            }
         }
 
         func device(_ side: Side) -> Device { side == .first ? person.firstDevice : person.secondDevice }
@@ -608,10 +703,12 @@ extension JourneyGenerator {
                 ids(side)
             } else {
                 open("track", .store, at: t)
-                userId()
+                put(.userId)
             }
             out.raw(#""event":"Order Completed","properties":{"order_id":"o"#)
-            out.uint(messageNumber)
+            out.bytes(
+                fragmentStart(.messageId) + messageIdDigits,
+                Int(fragmentLength[Fragment.messageId.rawValue]) - messageIdDigits)
             out.raw(#"","revenue":"#)
             out.money(cents)
             out.raw(#","currency":""#)
@@ -653,12 +750,8 @@ extension JourneyGenerator {
         mutating func alias(at t: Int64) {
             person.secondLinked = true
             open("alias", channel(.second), at: t)
-            userId()
-            out.raw(#""previousId":"a"#)
-            out.uint(person.index)
-            out.byte(UInt8(ascii: "-"))
-            out.hex8(person.secondAnon)
-            out.byte(UInt8(ascii: "\""))
+            put(.userId)
+            put(.previousId)
             close()
         }
 
@@ -666,7 +759,7 @@ extension JourneyGenerator {
             person.answeredNPS = true
             let score = journey.pick(person.hadTicket ? Self.npsWeightsAfterTicket : Self.npsWeights)
             open("track", .email, at: t)
-            userId()
+            put(.userId)
             out.raw(#""event":"NPS Responded","properties":{"score":"#)
             out.int(score)
             out.raw("}")
@@ -679,10 +772,10 @@ extension JourneyGenerator {
             let topic = journey.pick(person.ordered ? Self.topicWeightsAfterOrder : Self.topicWeightsBrowsing)
             if person.identified {
                 open("track", .callCenter, at: t)
-                userId()
+                put(.userId)
             } else {
                 open("track", channel(.first), at: t)
-                anonymousId(.first)
+                put(.firstAnon)
             }
             out.raw(#""event":"Support Ticket Opened","properties":{"topic":""#)
             out.raw(Self.topics[topic])
@@ -692,7 +785,7 @@ extension JourneyGenerator {
 
         // MARK: Journeys
 
-        /// Seconds between clicks within a session.
+        /// Seconds between clicks within a visit.
         mutating func clickGap() -> Int64 {
             journey.chance(0.7) ? journey.between(2000, 40000) : journey.between(40000, 300_000)
         }
@@ -713,6 +806,12 @@ extension JourneyGenerator {
             return journey.between(7 * Self.dayMillis, 30 * Self.dayMillis)
         }
 
+        /// One visit writes at most about 20 lines; below this much staging room left, a journey stops early
+        /// (never reached: a journey has at most 9 visits and 2 repeat orders).
+        static let visitRoom = 32
+
+        var roomForVisit: Bool { staged.count + Self.visitRoom <= Self.stagingSlots }
+
         mutating func customer(_ index: Int) {
             var p = Person()
             p.index = UInt64(index)
@@ -730,6 +829,32 @@ extension JourneyGenerator {
             p.skew = journey.between(-300_000, 300_001)
             p.ip = (1 + journey.below(223), journey.below(256), journey.below(256), 1 + journey.below(254))
             person = p
+            fragment(.firstAnon) { o in
+                o.raw(#""anonymousId":"a"#)
+                o.uint(p.index)
+                o.byte(UInt8(ascii: "-"))
+                o.hex8(p.firstAnon)
+                o.raw(#"","#)
+            }
+            fragment(.secondAnon) { o in
+                o.raw(#""anonymousId":"a"#)
+                o.uint(p.index)
+                o.byte(UInt8(ascii: "-"))
+                o.hex8(p.secondAnon)
+                o.raw(#"","#)
+            }
+            fragment(.userId) { o in
+                o.raw(#""userId":"u"#)
+                o.uint(p.index)
+                o.raw(#"","#)
+            }
+            fragment(.previousId) { o in
+                o.raw(#""previousId":"a"#)
+                o.uint(p.index)
+                o.byte(UInt8(ascii: "-"))
+                o.hex8(p.secondAnon)
+                o.byte(UInt8(ascii: "\""))
+            }
 
             // Person-level funnel depth: 0 browse only, 1 viewed, 2 added, 3 checked out, 4 ordered.
             var depth = 0
@@ -760,6 +885,7 @@ extension JourneyGenerator {
                     t += sessionGap()
                     if t >= end { break }
                 }
+                guard roomForVisit else { return }
                 let side: Side =
                     hasSecondDevice && (s == identifySession + 1 || s > identifySession && journey.chance(0.5))
                     ? .second : .first
@@ -772,6 +898,7 @@ extension JourneyGenerator {
                 for _ in 0..<repeats {
                     t += journey.between(3 * Self.dayMillis, 40 * Self.dayMillis)
                     if t >= end { break }
+                    guard roomForVisit else { return }
                     if person.identified && journey.chance(0.15) {
                         let sku = sku()
                         order(nil, cents: priceCents(sku), at: t)
@@ -784,7 +911,7 @@ extension JourneyGenerator {
             }
         }
 
-        /// One visit; returns the time of its last click. At most about 20 lines, far below the staging room.
+        /// One visit; returns the time of its last click.
         mutating func session(
             _ side: Side, at begin: Int64, main: Bool, depth: Int, identifies: Bool, aliasAtEnd: Bool, ticket: Bool,
             quick: Bool = false
@@ -829,18 +956,15 @@ extension JourneyGenerator {
                 alias(at: t)
             }
             if ticket {
-                ticketAndMaybeNPS(at: t + journey.between(10 * Self.minuteMillis, 2 * Self.dayMillis))
+                let at = t + journey.between(10 * Self.minuteMillis, 2 * Self.dayMillis)
+                self.ticket(at: at)
+                if person.identified && !person.answeredNPS && journey.chance(0.15) {
+                    nps(at: at + journey.between(Self.dayMillis, 3 * Self.dayMillis))
+                }
             } else if person.identified && !person.answeredNPS && !person.ordered && journey.chance(0.04) {
                 nps(at: t + journey.between(Self.dayMillis, 4 * Self.dayMillis))
             }
             return t
-        }
-
-        mutating func ticketAndMaybeNPS(at t: Int64) {
-            ticket(at: t)
-            if person.identified && !person.answeredNPS && journey.chance(0.15) {
-                nps(at: t + journey.between(Self.dayMillis, 3 * Self.dayMillis))
-            }
         }
 
         /// The customer's deepest attempt: view → add → checkout → order, stopping at `depth`.

@@ -40,15 +40,29 @@ struct SplitMix64: Sendable {
     @inline(__always)
     mutating func chance(_ probability: Double) -> Bool { unit() < probability }
 
-    /// Index into `weights` with probability proportional to each weight.
-    mutating func pick(_ weights: [Int]) -> Int {
-        var total = 0
-        for w in weights { total += w }
-        var r = below(total)
-        for (i, w) in weights.enumerated() {
-            if r < w { return i }
-            r -= w
+    /// An index drawn with probability proportional to its weight.
+    @inline(__always)
+    mutating func pick(_ table: WeightTable) -> Int {
+        let r = below(table.total)
+        var i = 0
+        while i < table.cumulative.count - 1 && r >= table.cumulative[i] { i += 1 }
+        return i
+    }
+}
+
+/// Cumulative weights, summed once so a draw is a single random number and a short scan.
+struct WeightTable: Sendable {
+    let cumulative: [Int]
+    let total: Int
+
+    init(_ weights: [Int]) {
+        var sum = 0
+        var cumulative: [Int] = []
+        for w in weights {
+            sum += max(0, w)
+            cumulative.append(sum)
         }
-        return weights.count - 1
+        self.cumulative = cumulative
+        total = sum
     }
 }

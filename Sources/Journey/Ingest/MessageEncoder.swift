@@ -23,6 +23,8 @@ struct MessageEncoder {
     var scratch: [UInt8] = []
     private(set) var messageIdHash: UInt64 = 0
     private(set) var eventTime: Int64 = 0
+    /// Where each known field's string value is, for the message being encoded (reused, not reallocated).
+    private var spans = [StringSpan?](repeating: nil, count: Field.count)
 
     init(symbols: SymbolTable) {
         self.symbols = SymbolCache(table: symbols)
@@ -35,6 +37,7 @@ struct MessageEncoder {
         case properties, traits, context
 
         static let count = 14
+        static let ids: [Field] = [.userId, .anonymousId, .previousId]
 
         var name: String {
             switch self {
@@ -63,29 +66,29 @@ struct MessageEncoder {
         init?(_ k: UnsafeRawBufferPointer) {
             switch k.count {
             case 4:
-                if k.elementsEqual("type".utf8) { self = .type } else { return nil }
+                if k.equals("type") { self = .type } else { return nil }
             case 5:
-                if k.elementsEqual("event".utf8) { self = .event } else { return nil }
+                if k.equals("event") { self = .event } else { return nil }
             case 6:
-                if k.elementsEqual("userId".utf8) { self = .userId } else if k.elementsEqual("sentAt".utf8) {
+                if k.equals("userId") { self = .userId } else if k.equals("sentAt") {
                     self = .sentAt
-                } else if k.elementsEqual("traits".utf8) { self = .traits } else { return nil }
+                } else if k.equals("traits") { self = .traits } else { return nil }
             case 7:
-                if k.elementsEqual("channel".utf8) { self = .channel } else if k.elementsEqual("context".utf8) {
+                if k.equals("channel") { self = .channel } else if k.equals("context") {
                     self = .context
                 } else { return nil }
             case 9:
-                if k.elementsEqual("messageId".utf8) { self = .messageId } else if k.elementsEqual("timestamp".utf8) {
+                if k.equals("messageId") { self = .messageId } else if k.equals("timestamp") {
                     self = .timestamp
                 } else { return nil }
             case 10:
-                if k.elementsEqual("previousId".utf8) { self = .previousId } else if k.elementsEqual("properties".utf8) {
+                if k.equals("previousId") { self = .previousId } else if k.equals("properties") {
                     self = .properties
-                } else if k.elementsEqual("receivedAt".utf8) { self = .receivedAt } else { return nil }
+                } else if k.equals("receivedAt") { self = .receivedAt } else { return nil }
             case 11:
-                if k.elementsEqual("anonymousId".utf8) { self = .anonymousId } else { return nil }
+                if k.equals("anonymousId") { self = .anonymousId } else { return nil }
             case 17:
-                if k.elementsEqual("originalTimestamp".utf8) { self = .originalTimestamp } else { return nil }
+                if k.equals("originalTimestamp") { self = .originalTimestamp } else { return nil }
             default: return nil
             }
         }
@@ -104,7 +107,7 @@ struct MessageEncoder {
 
     private mutating func encode(_ s: inout JSONScanner, receivedTime: Int64) throws(JSONSyntaxError) -> Rejection? {
         extras.bytes.removeAll(keepingCapacity: true)
-        var spans = [StringSpan?](repeating: nil, count: Field.count)
+        for i in 0..<Field.count { spans[i] = nil }
         var problem: Rejection?
         var extraCount = 0
 
@@ -141,10 +144,7 @@ struct MessageEncoder {
                     // Time fields other than `timestamp` are kept verbatim in the extras.
                     if field.isTime && field != .timestamp {
                         s.withBytes(keySpan) { JSONScanner.writeKey($0, into: &extras, symbols: &symbols) }
-                        s.withBytes(span) { b in
-                            extras.append(ValueTag.string)
-                            extras.appendBytesWithLength(b)
-                        }
+                        s.withBytes(span) { JSONScanner.writeString($0, into: &extras, symbols: &symbols, intern: false) }
                         extraCount += 1
                     }
                 } else {
@@ -204,21 +204,26 @@ struct MessageEncoder {
             guard let eventSpan else { return Rejection(field: "event", message: "missing: track needs an event name") }
             guard eventSpan.count > 0 else { return Rejection(field: "event", message: "empty: track needs an event name") }
         }
-        var times = [Int64?](repeating: nil, count: 4)
-        for f in [Field.timestamp, .originalTimestamp, .sentAt, .receivedAt] {
-            guard let span = spans[f.rawValue] else { continue }
+        var times: (Int64?, Int64?, Int64?, Int64?) = (nil, nil, nil, nil)
+        for raw in Field.timestamp.rawValue...Field.receivedAt.rawValue {
+            guard let span = spans[raw], let f = Field(rawValue: raw) else { continue }
             guard let t = s.withBytes(span, { RFC3339.parseMillis($0) }) else {
                 let text = s.withBytes(span) { String(decoding: $0.prefix(40), as: UTF8.self) }
                 return Rejection(field: f.name, message: "not an RFC 3339 time: \"\(text)\"")
             }
-            times[f.rawValue - Field.timestamp.rawValue] = t
+            switch f {
+            case .timestamp: times.0 = t
+            case .originalTimestamp: times.1 = t
+            case .sentAt: times.2 = t
+            default: times.3 = t
+            }
         }
         // Event time, Segment's rule.
-        let received = times[3] ?? receivedTime
+        let received = times.3 ?? receivedTime
         let time: Int64
-        if let t = times[0] {
+        if let t = times.0 {
             time = t
-        } else if let original = times[1], let sent = times[2] {
+        } else if let original = times.1, let sent = times.2 {
             time = received - (sent - original)
         } else {
             time = received
@@ -239,9 +244,8 @@ struct MessageEncoder {
             }
         }
         // Empty ids, and previousId / event where they are not core, go back to the extras as they were.
-        for (f, span) in [(Field.userId, spans[Field.userId.rawValue]), (.anonymousId, spans[Field.anonymousId.rawValue]),
-                          (.previousId, previous)] {
-            if let span, span.count == 0 {
+        for f in Field.ids {
+            if let span = spans[f.rawValue], span.count == 0 {
                 appendStringExtra(f.name, span, s)
                 extraCount += 1
             }
@@ -268,7 +272,6 @@ struct MessageEncoder {
         record.appendLittleEndian(time)
         record.appendLittleEndian(nameId)
         record.appendLittleEndian(channelId)
-        record.appendSignedVarint(received &- time)
         messageIdHash = s.withBytes(midSpan) { b in
             record.appendBytesWithLength(b)
             return Hashing.hash64(b)
@@ -286,9 +289,6 @@ struct MessageEncoder {
     private mutating func appendStringExtra(_ key: String, _ span: StringSpan, _ s: JSONScanner) {
         var key = key
         key.withUTF8 { JSONScanner.writeKey(UnsafeRawBufferPointer($0), into: &extras, symbols: &symbols) }
-        s.withBytes(span) { b in
-            extras.append(ValueTag.string)
-            extras.appendBytesWithLength(b)
-        }
+        s.withBytes(span) { JSONScanner.writeString($0, into: &extras, symbols: &symbols, intern: false) }
     }
 }

@@ -21,6 +21,8 @@ public struct RejectedMessage: Sendable, Equatable {
 /// Encoded messages on their way to the writer: records packed in one buffer, so a batch of 100,000 messages is a
 /// handful of allocations, not 100,000.
 struct AppendBatch: Sendable {
+    /// When the engine received these messages, UTC ms (one clock reading per batch, stored once per batch).
+    var receivedTime: Int64 = 0
     var records: [UInt8] = []
     /// End offset of each record in `records`.
     var ends: [Int] = []

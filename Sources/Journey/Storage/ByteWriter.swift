@@ -1,3 +1,5 @@
+internal import Glibc
+
 /// A growable byte buffer for building records and JSON text without per-field allocation.
 /// Reused across messages: `removeAll(keepingCapacity:)` between uses.
 struct ByteWriter {
@@ -131,5 +133,16 @@ struct ByteReader {
     @inline(__always) mutating func lengthPrefixed() -> UnsafeRawBufferPointer? {
         guard let n = varint(), n <= UInt64(buffer.count) else { return nil }
         return bytes(Int(n))
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    /// Byte equality with a literal, by `memcmp`: the import path matches field names this way, and the generic
+    /// `elementsEqual` over a UTF-8 view cost ~10% of import time.
+    @inline(__always)
+    func equals(_ literal: StaticString) -> Bool {
+        guard count == literal.utf8CodeUnitCount else { return false }
+        guard let base = baseAddress else { return true }
+        return memcmp(base, literal.utf8Start, count) == 0
     }
 }

@@ -20,6 +20,9 @@ struct EventLog: Sendable {
     let rejected: Database
     /// string keys: format version, creation time.
     let meta: Database
+    /// first position of an appended batch → when the engine received it (UTC ms, Int64): the received time of
+    /// every event up to the next entry. One entry per batch instead of 8 bytes per event.
+    let received: Database
 
     init(env: Environment, create: Bool) throws {
         self.env = env
@@ -29,6 +32,7 @@ struct EventLog: Sendable {
         symbols = try env.openDatabase("symbols", flags: .integerKey, create: create)
         nameCounts = try env.openDatabase("name_counts", flags: .integerKey, create: create)
         rejected = try env.openDatabase("rejected", flags: .integerKey, create: create)
+        received = try env.openDatabase("received", flags: .integerKey, create: create)
     }
 
     /// Checks (and on a new store, writes) the format version.
@@ -69,6 +73,24 @@ struct EventLog: Sendable {
         table.load(loaded)
     }
 
+    /// (first position, received time) entries covering `from...to`.
+    func receivedTimes<T: TransactionReading & ~Copyable>(_ txn: borrowing T, from: UInt64, to: UInt64) throws
+        -> [(UInt64, Int64)]
+    {
+        try txn.withCursor(received) { c in
+            var out: [(UInt64, Int64)] = []
+            var e = try c.seek(from)
+            if e == nil || e.map({ $0.integerKey > from }) == true {
+                e = e == nil ? try c.last() : try c.previous()
+            }
+            while let entry = e, entry.integerKey <= to {
+                out.append((entry.integerKey, entry.value.loadUnaligned(as: Int64.self)))
+                e = try c.next()
+            }
+            return out
+        }
+    }
+
     /// The last position in the log, 0 if empty.
     func lastPosition<T: TransactionReading & ~Copyable>(_ txn: borrowing T) throws -> UInt64 {
         try txn.withCursor(events) { c in try c.last()?.integerKey ?? 0 }
@@ -82,30 +104,40 @@ struct EventLog: Sendable {
         return (hi.bigEndian, UInt32(truncatingIfNeeded: position).bigEndian)
     }
 
-    /// Positions already stored for `hash` whose record's messageId equals `messageId`.
+    /// The position of a stored message with this messageId (hash confirmed against the record), if any.
+    /// `cursor` is on `messageIds`, reused across calls.
     func findDuplicate<T: TransactionReading & ~Copyable>(
-        _ txn: borrowing T, hash: UInt64, messageId: UnsafeRawBufferPointer
+        _ txn: borrowing T, cursor c: inout Cursor, hash: UInt64, messageId: UnsafeRawBufferPointer
     ) throws -> UInt64? {
         var bucket = Self.bucket(hash)
         var probe = Self.dedupValue(hash: hash, position: 0)
         let wantedPrefix = hash & 0xFFFF_FFFF_FFFF
-        return try txn.withCursor(messageIds) { c -> UInt64? in
-            try withUnsafeBytes(of: &bucket) { kb in
-                try withUnsafeBytes(of: &probe) { pb in
-                    var entry = try c.seek(key: kb, value: UnsafeRawBufferPointer(rebasing: pb[0..<12]))
-                    while let e = entry {
-                        let hi = UInt64(bigEndian: e.value.loadUnaligned(as: UInt64.self))
-                        let lo = UInt32(bigEndian: e.value.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
-                        guard hi >> 16 == wantedPrefix else { return nil }
-                        let position = (hi & 0xFFFF) << 32 | UInt64(lo)
-                        let same = try txn.withValue(events, key: position) { rec in
-                            RecordView(rec)?.messageId.map { $0.elementsEqual(messageId) } ?? false
-                        }
-                        if same == true { return position }
-                        entry = try c.nextDuplicate()
+        return try withUnsafeBytes(of: &bucket) { kb in
+            try withUnsafeBytes(of: &probe) { pb in
+                var entry = try c.seek(key: kb, value: UnsafeRawBufferPointer(rebasing: pb[0..<12]))
+                while let e = entry {
+                    let hi = UInt64(bigEndian: e.value.loadUnaligned(as: UInt64.self))
+                    let lo = UInt32(bigEndian: e.value.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+                    guard hi >> 16 == wantedPrefix else { return nil }
+                    let position = (hi & 0xFFFF) << 32 | UInt64(lo)
+                    let same = try txn.withValue(events, key: position) { rec in
+                        RecordView(rec)?.messageId.map { $0.elementsEqual(messageId) } ?? false
                     }
-                    return nil
+                    if same == true { return position }
+                    entry = try c.nextDuplicate()
                 }
+                return nil
+            }
+        }
+    }
+
+    /// Adds messageId hash → position to the dedup index.
+    func indexMessageId(cursor c: inout Cursor, hash: UInt64, position: UInt64) throws {
+        var bucket = Self.bucket(hash)
+        var value = Self.dedupValue(hash: hash, position: position)
+        try withUnsafeBytes(of: &bucket) { kb in
+            try withUnsafeBytes(of: &value) { vb in
+                try c.put(key: kb, value: UnsafeRawBufferPointer(rebasing: vb[0..<12]))
             }
         }
     }

@@ -28,11 +28,11 @@ public enum CallType: UInt8, Sendable, CaseIterable {
     init?(bytes b: UnsafeRawBufferPointer) {
         switch b.count {
         case 5:
-            if b.elementsEqual("track".utf8) { self = .track } else if b.elementsEqual("alias".utf8) { self = .alias }
-            else if b.elementsEqual("group".utf8) { self = .group } else { return nil }
-        case 4: if b.elementsEqual("page".utf8) { self = .page } else { return nil }
-        case 6: if b.elementsEqual("screen".utf8) { self = .screen } else { return nil }
-        case 8: if b.elementsEqual("identify".utf8) { self = .identify } else { return nil }
+            if b.equals("track") { self = .track } else if b.equals("alias") { self = .alias }
+            else if b.equals("group") { self = .group } else { return nil }
+        case 4: if b.equals("page") { self = .page } else { return nil }
+        case 6: if b.equals("screen") { self = .screen } else { return nil }
+        case 8: if b.equals("identify") { self = .identify } else { return nil }
         default: return nil
         }
     }
@@ -81,9 +81,8 @@ public struct RecordView {
     /// Symbol id of the channel, 0 if none.
     @inlinable public var channel: UInt32 { bytes.loadUnaligned(fromByteOffset: 16, as: UInt32.self).littleEndian }
 
-    /// The variable part: received time, ids and where the extra fields start.
+    /// The variable part: ids and where the extra fields start.
     public struct Variable {
-        public var receivedTime: Int64
         public var messageId: UnsafeRawBufferPointer
         public var userId: UnsafeRawBufferPointer?
         public var anonymousId: UnsafeRawBufferPointer?
@@ -94,8 +93,8 @@ public struct RecordView {
     public var variable: Variable? {
         var r = ByteReader(bytes, offset: RecordLayout.fixedSize)
         let f = flags
-        guard let delta = r.signedVarint(), let mid = r.lengthPrefixed() else { return nil }
-        var v = Variable(receivedTime: eventTime &+ delta, messageId: mid)
+        guard let mid = r.lengthPrefixed() else { return nil }
+        var v = Variable(messageId: mid)
         if f & RecordLayout.hasUserId != 0 {
             guard let b = r.lengthPrefixed() else { return nil }
             v.userId = b
@@ -117,7 +116,6 @@ public struct RecordView {
     /// Only the message id, for the duplicate check.
     var messageId: UnsafeRawBufferPointer? {
         var r = ByteReader(bytes, offset: RecordLayout.fixedSize)
-        guard r.signedVarint() != nil else { return nil }
         return r.lengthPrefixed()
     }
 }

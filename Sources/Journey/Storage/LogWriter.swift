@@ -96,11 +96,6 @@ final class LogWriter: @unchecked Sendable {
         }
     }
 
-    private struct Pending {
-        var hash: UInt64
-        var position: UInt64
-    }
-
     /// Writes the batches in one transaction; returns each batch's outcomes per message.
     private func commit(_ batches: [AppendBatch]) throws -> [[AppendOutcome]] {
         let (symbolsFrom, newSymbols) = symbols.unpersisted()
@@ -113,11 +108,14 @@ final class LogWriter: @unchecked Sendable {
             }
             let firstPosition = try log.lastPosition(txn) + 1
             var next = firstPosition
-            var pending: [Pending] = []
-            var firstPendingOfHash: [UInt64: Int] = [:]
             var nameCounts: [UInt32: UInt64] = [:]
             var results: [[AppendOutcome]] = []
+            var dedupCursor = try txn.makeCursor(log.messageIds)
             for batch in batches {
+                if batch.recordCount > 0 {
+                    var t = batch.receivedTime
+                    try withUnsafeBytes(of: &t) { try txn.put(log.received, key: next, value: $0) }
+                }
                 var outcomes: [AppendOutcome] = []
                 outcomes.reserveCapacity(batch.recordCount)
                 for i in 0..<batch.recordCount {
@@ -126,20 +124,12 @@ final class LogWriter: @unchecked Sendable {
                         guard let view = RecordView(rec), let mid = view.messageId else {
                             throw StoreError("internal error: malformed record in append batch")
                         }
-                        if let start = firstPendingOfHash[hash] {
-                            for p in pending[start...] where p.hash == hash {
-                                let same = try txn.withValue(log.events, key: p.position) {
-                                    RecordView($0)?.messageId?.elementsEqual(mid) ?? false
-                                }
-                                if same == true { return .duplicate(p.position) }
-                            }
-                        }
-                        if let existing = try log.findDuplicate(txn, hash: hash, messageId: mid) {
+                        // The index is updated as we go, so it also catches a repeat inside this transaction.
+                        if let existing = try log.findDuplicate(txn, cursor: &dedupCursor, hash: hash, messageId: mid) {
                             return .duplicate(existing)
                         }
                         try txn.put(log.events, key: next, value: rec, flags: .append)
-                        if firstPendingOfHash[hash] == nil { firstPendingOfHash[hash] = pending.count }
-                        pending.append(Pending(hash: hash, position: next))
+                        try log.indexMessageId(cursor: &dedupCursor, hash: hash, position: next)
                         nameCounts[view.eventName, default: 0] += 1
                         next += 1
                         return .appended(next - 1)
@@ -148,8 +138,8 @@ final class LogWriter: @unchecked Sendable {
                 }
                 results.append(outcomes)
             }
+            _ = consume dedupCursor
             try storeRejects(&txn, batches)
-            try indexMessageIds(&txn, pending)
             try addNameCounts(&txn, nameCounts)
             if next > firstPosition {
                 for o in observers { try o.apply(&txn, log: log, first: firstPosition, last: next - 1) }
@@ -158,24 +148,6 @@ final class LogWriter: @unchecked Sendable {
         }
         symbols.markPersisted(through: symbolsFrom - 1 + newSymbols.count)
         return result
-    }
-
-    /// Inserts the new message ids sorted, so the index pages are visited in order.
-    private func indexMessageIds(_ txn: inout WriteTransaction, _ pending: [Pending]) throws {
-        let sorted = pending.sorted { a, b in
-            a.hash != b.hash ? a.hash < b.hash : a.position < b.position
-        }
-        try txn.withCursor(log.messageIds) { c in
-            for p in sorted {
-                var bucket = EventLog.bucket(p.hash)
-                var value = EventLog.dedupValue(hash: p.hash, position: p.position)
-                try withUnsafeBytes(of: &bucket) { kb in
-                    try withUnsafeBytes(of: &value) { vb in
-                        try c.put(key: kb, value: UnsafeRawBufferPointer(rebasing: vb[0..<12]))
-                    }
-                }
-            }
-        }
     }
 
     private func addNameCounts(_ txn: inout WriteTransaction, _ counts: [UInt32: UInt64]) throws {
