@@ -9,14 +9,14 @@ struct GenerateCommand: ParsableCommand {
 
     @Option(help: "Number of customers (about 5.7 messages each).") var customers: Int = 1000
     @Option(help: "Random seed.") var seed: UInt64 = 1
-    @Option(help: "Fraction of re-sent duplicate lines.") var duplicates: Double = 0.01
-    @Option(help: "Fraction of extra broken lines.") var broken: Double = 0
+    @Option(help: "Fraction of re-sent duplicate lines (0–0.5).") var duplicates: Double = 0.01
+    @Option(help: "Fraction of extra broken lines (duplicates + broken ≤ 0.5).") var broken: Double = 0
     @Option(name: .shortAndLong, help: "Output file (default: standard output).") var output: String?
 
     func validate() throws {
         guard customers >= 0 else { throw ValidationError("--customers must be ≥ 0") }
-        guard (0...1).contains(duplicates) else { throw ValidationError("--duplicates must be between 0 and 1") }
-        guard (0...1).contains(broken) else { throw ValidationError("--broken must be between 0 and 1") }
+        guard (0...0.5).contains(duplicates) else { throw ValidationError("--duplicates must be between 0 and 0.5") }
+        guard broken >= 0, duplicates + broken <= 0.5 else { throw ValidationError("--broken must be ≥ 0 with --duplicates + --broken ≤ 0.5") }
     }
 
     func run() throws {
