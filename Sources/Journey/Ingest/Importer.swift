@@ -33,6 +33,8 @@ public struct Importer {
     /// Commit without fsync and sync once at the end (default). A killed import loses nothing already committed
     /// to the OS; an OS crash mid-import may lose its last commits, which re-importing the file restores.
     public var relaxedSync = true
+    /// Validate and encode only: nothing is stored (`accepted` counts valid messages, duplicates are not looked up).
+    public var dryRun = false
 
     public init(store: JourneyStore) { self.store = store }
 
@@ -49,6 +51,14 @@ public struct Importer {
         func send(_ batch: AppendBatch) throws {
             if let error = failure.withLock({ $0 }) { throw error }
             let rejects = batch.rejects
+            if dryRun {
+                totals.withLock { t in
+                    t.accepted += batch.recordCount
+                    t.rejected += batch.rejects.count
+                    for r in rejects where t.firstRejections.count < 20 { t.firstRejections.append(r) }
+                }
+                return
+            }
             inFlight.wait()
             group.enter()
             store.submit(batch) { result in
@@ -74,8 +84,9 @@ public struct Importer {
 
         var lines = 0
         var bytes = 0
-        if relaxedSync { try store.env.setSyncOnCommit(false) }
-        defer { if relaxedSync { try? store.env.setSyncOnCommit(true) } }
+        let relax = relaxedSync && !dryRun
+        if relax { try store.env.setSyncOnCommit(false) }
+        defer { if relax { try? store.env.setSyncOnCommit(true) } }
         do {
             for path in paths {
                 let source = try LineSource(path: path)
@@ -112,7 +123,7 @@ public struct Importer {
         group.wait()
         if let error = failure.withLock({ $0 }) { throw error }
         // One fsync for the whole import instead of two per commit.
-        if relaxedSync { try store.env.sync() }
+        if relax { try store.env.sync() }
         var summary = totals.withLock { $0 }
         summary.lines = lines
         summary.bytes = bytes
