@@ -74,7 +74,13 @@ public final class JourneyStore: Sendable {
                 throw StoreError("cannot open the store at \(path): \(error)")
             }
             self.env = env
-            log = try EventLog(env: env, create: writable)
+            do {
+                log = try EventLog(env: env, create: writable)
+            } catch let e as LMDBError where e == .notFound {
+                // data.mdb exists but its databases were never committed: creation was interrupted.
+                throw StoreError(
+                    "no store at \(path) yet: its creation was interrupted before the first commit (import into it to create it)")
+            }
             try log.checkFormat(path: path, writable: writable)
             try log.loadSymbols(into: symbols)
         } catch {

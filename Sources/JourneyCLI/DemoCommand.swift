@@ -13,7 +13,13 @@ struct DemoCommand: ParsableCommand {
 
     func run() throws {
         let fm = FileManager.default
-        try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        do {
+            try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            guard fm.isWritableFile(atPath: directory) else { throw CocoaError(.fileWriteNoPermission) }
+        } catch {
+            printError("Error: cannot create the demo directory \(directory): \(error.localizedDescription)")
+            throw ExitCode.failure
+        }
         let file = directory + "/events.ndjson"
         let storePath = directory + "/store"
         print("== generating \(customers) customers' journeys (seed \(seed)) into \(file)")

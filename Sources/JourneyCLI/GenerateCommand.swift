@@ -23,7 +23,8 @@ struct GenerateCommand: ParsableCommand {
         let handle: FileHandle
         if let output {
             guard FileManager.default.createFile(atPath: output, contents: nil) , let h = FileHandle(forWritingAtPath: output) else {
-                throw ValidationError("cannot write \(output)")
+                printError("Error: cannot write \(output)")
+                throw ExitCode.failure
             }
             handle = h
         } else {

@@ -156,6 +156,12 @@ public final class Environment: @unchecked Sendable {
         }
     }
 
+    /// Opens (or creates) several named databases in one transaction, so a store is created whole or not at all.
+    public func openDatabases(_ specs: [(name: String, flags: DatabaseFlags)], create: Bool = true) throws -> [Database] {
+        if readOnly || !create { return try specs.map { try openDatabase($0.name, flags: $0.flags, create: false) } }
+        return try write { txn in try specs.map { try txn.openDatabase($0.name, flags: $0.flags.union(.create)) } }
+    }
+
     /// Opens (or creates) a named database. Opened once at start-up, in its own write transaction.
     public func openDatabase(_ name: String, flags: DatabaseFlags = [], create: Bool = true) throws -> Database {
         if readOnly || !create {

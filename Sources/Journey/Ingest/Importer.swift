@@ -155,8 +155,13 @@ final class LineSource {
             return
         }
         name = path
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw StoreError("cannot read \(path): no such file")
+        }
+        guard !isDirectory.boolValue else { throw StoreError("cannot read \(path): it is a directory, not a file") }
         guard FileManager.default.isReadableFile(atPath: path) else {
-            throw StoreError("cannot read \(path): no such readable file")
+            throw StoreError("cannot read \(path): permission denied")
         }
         if path.hasSuffix(".gz") {
             let p = Process()

@@ -35,8 +35,10 @@ struct MessageEncoder {
         case type = 0, messageId, userId, anonymousId, event, channel, previousId
         case timestamp, originalTimestamp, sentAt, receivedAt
         case properties, traits, context
+        /// Checked to be strings, kept with the other fields.
+        case name, groupId
 
-        static let count = 14
+        static let count = 16
         static let ids: [Field] = [.userId, .anonymousId, .previousId]
 
         var name: String {
@@ -55,18 +57,22 @@ struct MessageEncoder {
             case .properties: "properties"
             case .traits: "traits"
             case .context: "context"
+            case .name: "name"
+            case .groupId: "groupId"
             }
         }
 
         var isTime: Bool { rawValue >= Field.timestamp.rawValue && rawValue <= Field.receivedAt.rawValue }
-        var mustBeObject: Bool { rawValue >= Field.properties.rawValue }
+        var mustBeObject: Bool { rawValue >= Field.properties.rawValue && rawValue <= Field.context.rawValue }
+        /// Kept in the extras as they are, string or not (after the type check).
+        var isExtra: Bool { self == .name || self == .groupId }
         /// Held in the record's own fields, not in the extras (when a string).
         var isCore: Bool { rawValue <= Field.previousId.rawValue }
 
         init?(_ k: UnsafeRawBufferPointer) {
             switch k.count {
             case 4:
-                if k.equals("type") { self = .type } else { return nil }
+                if k.equals("type") { self = .type } else if k.equals("name") { self = .name } else { return nil }
             case 5:
                 if k.equals("event") { self = .event } else { return nil }
             case 6:
@@ -76,7 +82,7 @@ struct MessageEncoder {
             case 7:
                 if k.equals("channel") { self = .channel } else if k.equals("context") {
                     self = .context
-                } else { return nil }
+                } else if k.equals("groupId") { self = .groupId } else { return nil }
             case 9:
                 if k.equals("messageId") { self = .messageId } else if k.equals("timestamp") {
                     self = .timestamp
@@ -87,6 +93,7 @@ struct MessageEncoder {
                 } else if k.equals("receivedAt") { self = .receivedAt } else { return nil }
             case 11:
                 if k.equals("anonymousId") { self = .anonymousId } else { return nil }
+
             case 17:
                 if k.equals("originalTimestamp") { self = .originalTimestamp } else { return nil }
             default: return nil
@@ -110,6 +117,7 @@ struct MessageEncoder {
         for i in 0..<Field.count { spans[i] = nil }
         var problem: Rejection?
         var extraCount = 0
+        var eventNotString = false
 
         s.skipWhitespace()
         guard s.peek() == UInt8(ascii: "{") else {
@@ -141,16 +149,21 @@ struct MessageEncoder {
                     if field.mustBeObject, problem == nil {
                         problem = Rejection(field: field.name, message: "must be an object")
                     }
-                    // Time fields other than `timestamp` are kept verbatim in the extras.
-                    if field.isTime && field != .timestamp {
+                    // Time fields other than `timestamp`, and checked-only fields, are kept as they are in the extras.
+                    if (field.isTime && field != .timestamp) || field.isExtra {
                         s.withBytes(keySpan) { JSONScanner.writeKey($0, into: &extras, symbols: &symbols) }
-                        s.withBytes(span) { JSONScanner.writeString($0, into: &extras, symbols: &symbols, intern: false) }
+                        s.withBytes(span) {
+                            JSONScanner.writeString($0, into: &extras, symbols: &symbols, intern: field == .name)
+                        }
                         extraCount += 1
                     }
                 } else {
                     if let field, problem == nil {
                         if field.mustBeObject && c != UInt8(ascii: "{") && c != UInt8(ascii: "n") {
                             problem = Rejection(field: field.name, message: "must be an object")
+                        } else if field == .event {
+                            // Only a track's event must be a string; elsewhere it is an ordinary extra field.
+                            eventNotString = c != UInt8(ascii: "n")
                         } else if !field.mustBeObject && c != UInt8(ascii: "n") {
                             problem = Rejection(field: field.name, message: "must be a string")
                         }
@@ -185,22 +198,28 @@ struct MessageEncoder {
             return Rejection(field: "messageId", message: "missing")
         }
         let midLength = s.withBytes(midSpan) { b in b.reduce(0) { $0 + ($1 & 0xC0 == 0x80 ? 0 : 1) } }
-        guard midLength >= 1, midLength <= 100 else {
+        guard midLength >= 1 else { return Rejection(field: "messageId", message: "empty: must be 1–100 characters") }
+        guard midLength <= 100 else {
             return Rejection(field: "messageId", message: "must be 1–100 characters, got \(midLength)")
         }
         let user = spans[Field.userId.rawValue].flatMap { $0.count > 0 ? $0 : nil }
         let anonymous = spans[Field.anonymousId.rawValue].flatMap { $0.count > 0 ? $0 : nil }
         let previous = spans[Field.previousId.rawValue]
         if type == .alias {
-            guard user != nil else { return Rejection(field: "userId", message: "missing: alias needs userId and previousId") }
+            guard user != nil else {
+                let empty = spans[Field.userId.rawValue] != nil
+                return Rejection(field: "userId", message: "\(empty ? "empty" : "missing"): alias needs userId and previousId")
+            }
             guard let previous, previous.count > 0 else {
-                return Rejection(field: "previousId", message: "missing: alias needs userId and previousId")
+                let empty = previous != nil
+                return Rejection(field: "previousId", message: "\(empty ? "empty" : "missing"): alias needs userId and previousId")
             }
         } else if user == nil && anonymous == nil {
             return Rejection(field: "userId", message: "missing: a message needs userId or anonymousId")
         }
         let eventSpan = spans[Field.event.rawValue]
         if type == .track {
+            if eventNotString { return Rejection(field: "event", message: "must be a string") }
             guard let eventSpan else { return Rejection(field: "event", message: "missing: track needs an event name") }
             guard eventSpan.count > 0 else { return Rejection(field: "event", message: "empty: track needs an event name") }
         }

@@ -1,7 +1,7 @@
 /// RFC 3339 times ⇄ UTC milliseconds, on bytes, without Foundation: the import hot path parses one or more per
 /// message, and `DateFormatter` costs microseconds.
 enum RFC3339 {
-    /// Parses `YYYY-MM-DD(T|t| )HH:MM:SS(.fraction)?(Z|z|±HH:MM)`; fraction digits past milliseconds are truncated.
+    /// Parses `YYYY-MM-DD(T|t)HH:MM:SS(.fraction)?(Z|z|±HH:MM)`; fraction digits past milliseconds are truncated.
     static func parseMillis(_ s: UnsafeRawBufferPointer) -> Int64? {
         let n = s.count
         guard n >= 20 else { return nil }
@@ -21,7 +21,7 @@ enum RFC3339 {
             let day = number(8, 2)
         else { return nil }
         let t = s[10]
-        guard t == UInt8(ascii: "T") || t == UInt8(ascii: "t") || t == UInt8(ascii: " ") else { return nil }
+        guard t == UInt8(ascii: "T") || t == UInt8(ascii: "t") else { return nil }
         guard let hour = number(11, 2), s[13] == UInt8(ascii: ":"), let minute = number(14, 2),
             s[16] == UInt8(ascii: ":"), let second = number(17, 2)
         else { return nil }

@@ -26,13 +26,18 @@ struct EventLog: Sendable {
 
     init(env: Environment, create: Bool) throws {
         self.env = env
-        meta = try env.openDatabase("meta", create: create)
-        events = try env.openDatabase("events", flags: .integerKey, create: create)
-        messageIds = try env.openDatabase("message_ids", flags: [.dupSort, .dupFixed], create: create)
-        symbols = try env.openDatabase("symbols", flags: .integerKey, create: create)
-        nameCounts = try env.openDatabase("name_counts", flags: .integerKey, create: create)
-        rejected = try env.openDatabase("rejected", flags: .integerKey, create: create)
-        received = try env.openDatabase("received", flags: .integerKey, create: create)
+        let dbs = try env.openDatabases(
+            [
+                ("meta", []), ("events", .integerKey), ("message_ids", [.dupSort, .dupFixed]), ("symbols", .integerKey),
+                ("name_counts", .integerKey), ("rejected", .integerKey), ("received", .integerKey),
+            ], create: create)
+        meta = dbs[0]
+        events = dbs[1]
+        messageIds = dbs[2]
+        symbols = dbs[3]
+        nameCounts = dbs[4]
+        rejected = dbs[5]
+        received = dbs[6]
     }
 
     /// Checks (and on a new store, writes) the format version.
