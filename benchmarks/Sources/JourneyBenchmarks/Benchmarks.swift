@@ -1,0 +1,178 @@
+// Journey benchmarks (release builds only). Figures go to README beside the peers' from the same run
+// (tools/compare-peers). Usage:
+//   swift run -c release --package-path benchmarks JourneyBenchmarks [--events N] [--file F] [--dir D] [--only a,b]
+import Foundation
+import Journey
+
+struct Options {
+    var events = 10_000_000
+    var file: String?
+    var dir = "benchmarks/data"
+    var only: Set<String> = []
+    var json = false
+}
+
+@main
+struct JourneyBenchmarks {
+    static func main() async throws {
+        var options = Options()
+
+        var args = CommandLine.arguments.dropFirst().makeIterator()
+        while let a = args.next() {
+            switch a {
+            case "--events": options.events = Int(args.next() ?? "") ?? options.events
+            case "--file": options.file = args.next()
+            case "--dir": options.dir = args.next() ?? options.dir
+            case "--only": options.only = Set((args.next() ?? "").split(separator: ",").map(String.init))
+            case "--json": options.json = true
+            default:
+                print("usage: JourneyBenchmarks [--events N] [--file NDJSON] [--dir DIR] [--only import,append,concurrent,scan] [--json]")
+                exit(64)
+            }
+        }
+
+        func wanted(_ name: String) -> Bool { options.only.isEmpty || options.only.contains(name) }
+        func now() -> Double { Date().timeIntervalSince1970 }
+        var results: [(String, Double, String)] = []
+        func report(_ name: String, _ value: Double, _ unit: String) {
+            results.append((name, value, unit))
+            print(String(format: "%-48@ %14.0f %@", name as NSString, value, unit as NSString))
+            fflush(nil)
+        }
+
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: options.dir, withIntermediateDirectories: true)
+
+        // The data: the same generated file tools/compare-peers loads into the peers.
+        let customers = Int((Double(options.events) / 5.7).rounded())
+        let file = options.file ?? "\(options.dir)/journeys-c\(customers)-s7.ndjson"
+        if !fm.fileExists(atPath: file) {
+            print("generating \(file) …")
+            guard let handle = fm.createFile(atPath: file, contents: nil) ? FileHandle(forWritingAtPath: file) : nil else {
+                fatalError("cannot write \(file)")
+            }
+            var gen = JourneyGenerator(options: GeneratorOptions(customers: customers, seed: 7))
+            var buffer: [UInt8] = []
+            _ = gen.generate { line in
+                buffer.append(contentsOf: line)
+                buffer.append(0x0A)
+                if buffer.count > 1 << 22 {
+                    handle.write(Data(buffer))
+                    buffer.removeAll(keepingCapacity: true)
+                }
+            }
+            handle.write(Data(buffer))
+            try handle.close()
+        }
+        let fileBytes = (try fm.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
+
+        func freshStore(_ name: String) throws -> JourneyStore {
+            let path = "\(options.dir)/store-\(name)"
+            if fm.fileExists(atPath: path) { try fm.removeItem(atPath: path) }
+            return try JourneyStore(path: path, mapSize: 8 << 30)
+        }
+
+        // 1. NDJSON import end to end.
+        var importedStore: JourneyStore?
+        if wanted("import") || wanted("scan") {
+            let store = try freshStore("import")
+            let t0 = now()
+            let s = try Importer(store: store).run([file])
+            let dt = now() - t0
+            let status = try store.status()
+            print("import: \(s.lines) lines, \(s.accepted) accepted, \(s.duplicates) duplicates, \(s.rejected) rejected, \(String(format: "%.2f", dt)) s, file \(fileBytes / max(1, s.lines)) bytes/line")
+            report("import NDJSON end to end (events/s)", Double(s.accepted) / dt, "events/s")
+            report("import NDJSON end to end (lines/s)", Double(s.lines) / dt, "lines/s")
+            report("store size (bytes/event)", Double(status.bytes) / Double(max(1, status.events)), "bytes/event")
+            importedStore = store
+        }
+
+        // 2. Full log scan with decode of the fixed fields.
+        if wanted("scan"), let store = importedStore {
+            for _ in 0..<2 {
+                var n = 0
+                var checksum: Int64 = 0
+                let t0 = now()
+                try store.scan { _, view in
+                    checksum &+= view.eventTime &+ Int64(view.eventName) &+ Int64(view.channel)
+                    n += 1
+                    return true
+                }
+                let dt = now() - t0
+                report("full log scan with decode (events/s)", Double(n) / dt, "events/s (checksum \(checksum & 0xFFFF))")
+            }
+        }
+        importedStore?.close()
+        importedStore = nil
+
+        // 3. Library batched append of pre-built messages (JSON bytes as a service holds them).
+        if wanted("append") {
+            let store = try freshStore("append")
+            let n = min(options.events, 2_000_000)
+            let batchSize = 10_000
+            var batches: [[[UInt8]]] = []
+            var batch: [[UInt8]] = []
+            for i in 0..<n {
+                let m = Message.track(
+                    ["Product Viewed", "Product Added", "Checkout Started", "Order Completed"][i & 3],
+                    messageId: "bench-\(i)", userId: "u\(i / 6)", anonymousId: "a\(i / 6)-5f3e2a1c", channel: i & 1 == 0 ? "web" : "mobile",
+                    timestamp: 1_767_225_600_000 + Int64(i) * 1000, properties: ["product_id": .string("sku-\(i % 500)"), "price": .number(19.99)])
+                batch.append(m.jsonBytes())
+                if batch.count == batchSize {
+                    batches.append(batch)
+                    batch = []
+                }
+            }
+            if !batch.isEmpty { batches.append(batch) }
+            let t0 = now()
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                // Two batches in flight: one encoding while the writer commits the other.
+                var next = 0
+                for _ in 0..<2 where next < batches.count {
+                    let b = batches[next]
+                    next += 1
+                    group.addTask { try await store.append(json: b).count }
+                }
+                while try await group.next() != nil {
+                    if next < batches.count {
+                        let b = batches[next]
+                        next += 1
+                        group.addTask { try await store.append(json: b).count }
+                    }
+                }
+            }
+            let dt = now() - t0
+            report("library batched append, 10k per call (events/s)", Double(n) / dt, "events/s")
+            store.close()
+        }
+
+        // 4. 64 concurrent single-event appenders, each append durable on return.
+        if wanted("concurrent") {
+            let store = try freshStore("concurrent")
+            let perTask = 2_000
+            let t0 = now()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for t in 0..<64 {
+                    group.addTask {
+                        for i in 0..<perTask {
+                            _ = try await store.append(json: "{\"type\":\"track\",\"messageId\":\"c\(t)-\(i)\",\"userId\":\"u\(t)\",\"event\":\"Product Viewed\",\"timestamp\":\"2026-01-01T00:00:00.000Z\"}")
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let dt = now() - t0
+            report("64 concurrent single-event appenders (events/s)", Double(64 * perTask) / dt, "durable events/s")
+            store.close()
+        }
+
+        if options.json {
+            var parts: [String] = []
+            for (name, value, unit) in results {
+                parts.append("{\"name\":\"\(name)\",\"value\":\(Int(value)),\"unit\":\"\(unit)\"}")
+            }
+            print("[" + parts.joined(separator: ",") + "]")
+        }
+
+    }
+}
