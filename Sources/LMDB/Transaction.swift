@@ -10,6 +10,8 @@ public struct DatabaseFlags: OptionSet, Sendable {
     public static let dupSort = DatabaseFlags(rawValue: UInt32(MDB_DUPSORT))
     /// With `dupSort`: every value of a key has the same size, packed densely (`MDB_DUPFIXED`).
     public static let dupFixed = DatabaseFlags(rawValue: UInt32(MDB_DUPFIXED))
+    /// With `dupSort`: values are native-endian integers compared as such (`MDB_INTEGERDUP`): cheaper than memcmp.
+    public static let integerDup = DatabaseFlags(rawValue: UInt32(MDB_INTEGERDUP))
     static let create = DatabaseFlags(rawValue: UInt32(MDB_CREATE))
 }
 

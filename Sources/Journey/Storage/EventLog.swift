@@ -9,8 +9,9 @@ struct EventLog: Sendable {
     let env: Environment
     /// position (native UInt64) → record.
     let events: Database
-    /// messageId dedup index: 2-byte bucket (top 12 bits of the hash) → 12-byte values
-    /// [low 48 bits of the hash, big-endian][position, 48 bits big-endian], sorted, packed (DUPFIXED).
+    /// messageId dedup index: bucket (top 12 bits of the hash, UInt32 key) → UInt64 values
+    /// (next 28 bits of the hash << 36 | position), packed and compared as integers (DUPFIXED, INTEGERDUP).
+    /// 40 hash bits narrow the candidates; the record's messageId confirms a match.
     let messageIds: Database
     /// symbol id → bytes.
     let symbols: Database
@@ -28,7 +29,7 @@ struct EventLog: Sendable {
         self.env = env
         let dbs = try env.openDatabases(
             [
-                ("meta", []), ("events", .integerKey), ("message_ids", [.dupSort, .dupFixed]), ("symbols", .integerKey),
+                ("meta", []), ("events", .integerKey), ("message_ids", [.integerKey, .dupSort, .dupFixed, .integerDup]), ("symbols", .integerKey),
                 ("name_counts", .integerKey), ("rejected", .integerKey), ("received", .integerKey),
             ], create: create)
         meta = dbs[0]
@@ -101,12 +102,13 @@ struct EventLog: Sendable {
         try txn.withCursor(events) { c in try c.last()?.integerKey ?? 0 }
     }
 
-    static func bucket(_ hash: UInt64) -> UInt16 { UInt16(truncatingIfNeeded: hash >> 52).bigEndian }
+    static func bucket(_ hash: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: hash >> 52) }
 
-    static func dedupValue(hash: UInt64, position: UInt64) -> (UInt64, UInt32) {
-        // 12 bytes: hash low 48 bits then position 48 bits, both big-endian so byte order sorts by hash.
-        let hi = ((hash & 0xFFFF_FFFF_FFFF) << 16) | (position >> 32 & 0xFFFF)
-        return (hi.bigEndian, UInt32(truncatingIfNeeded: position).bigEndian)
+    static let positionBits: UInt64 = 36
+    static let positionMask: UInt64 = (1 << positionBits) - 1
+
+    static func dedupValue(hash: UInt64, position: UInt64) -> UInt64 {
+        ((hash >> 24) & 0x0FFF_FFFF) << positionBits | (position & positionMask)
     }
 
     /// The position of a stored message with this messageId (hash confirmed against the record), if any.
@@ -116,15 +118,14 @@ struct EventLog: Sendable {
     ) throws -> UInt64? {
         var bucket = Self.bucket(hash)
         var probe = Self.dedupValue(hash: hash, position: 0)
-        let wantedPrefix = hash & 0xFFFF_FFFF_FFFF
+        let wantedPrefix = probe >> Self.positionBits
         return try withUnsafeBytes(of: &bucket) { kb in
             try withUnsafeBytes(of: &probe) { pb in
-                var entry = try c.seek(key: kb, value: UnsafeRawBufferPointer(rebasing: pb[0..<12]))
+                var entry = try c.seek(key: kb, value: pb)
                 while let e = entry {
-                    let hi = UInt64(bigEndian: e.value.loadUnaligned(as: UInt64.self))
-                    let lo = UInt32(bigEndian: e.value.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
-                    guard hi >> 16 == wantedPrefix else { return nil }
-                    let position = (hi & 0xFFFF) << 32 | UInt64(lo)
+                    let value = e.value.loadUnaligned(as: UInt64.self)
+                    guard value >> Self.positionBits == wantedPrefix else { return nil }
+                    let position = value & Self.positionMask
                     let same = try txn.withValue(events, key: position) { rec in
                         RecordView(rec)?.messageId.map { $0.elementsEqual(messageId) } ?? false
                     }
@@ -142,7 +143,7 @@ struct EventLog: Sendable {
         var value = Self.dedupValue(hash: hash, position: position)
         try withUnsafeBytes(of: &bucket) { kb in
             try withUnsafeBytes(of: &value) { vb in
-                try c.put(key: kb, value: UnsafeRawBufferPointer(rebasing: vb[0..<12]))
+                try c.put(key: kb, value: vb)
             }
         }
     }

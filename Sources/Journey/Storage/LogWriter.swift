@@ -128,6 +128,9 @@ final class LogWriter: @unchecked Sendable {
                         if let existing = try log.findDuplicate(txn, cursor: &dedupCursor, hash: hash, messageId: mid) {
                             return .duplicate(existing)
                         }
+                        guard next <= EventLog.positionMask else {
+                            throw StoreError("the log is full: positions are limited to \(EventLog.positionMask)")
+                        }
                         try txn.put(log.events, key: next, value: rec, flags: .append)
                         try log.indexMessageId(cursor: &dedupCursor, hash: hash, position: next)
                         nameCounts[view.eventName, default: 0] += 1
