@@ -94,7 +94,7 @@ public struct Importer {
                 var lineNumber = 0
                 let bytesBefore = bytes
                 let now = JourneyStore.nowMillis()
-                var batch = AppendBatch(receivedTime: now)
+                var batch = AppendBatch(receivedTime: now, expectedMessages: batchSize)
                 var lastReport = Date.distantPast
                 try source.forEachLine { line in
                     lineNumber += 1
@@ -103,7 +103,7 @@ public struct Importer {
                     store.encodeOne(line, into: &batch, encoder: &encoder, now: now, source: source.name, line: lineNumber)
                     if batch.messageCount >= batchSize || batch.byteCount >= 32 << 20 {
                         try send(batch)
-                        batch = AppendBatch(receivedTime: now)
+                        batch = AppendBatch(receivedTime: now, expectedMessages: batchSize)
                     }
                 } chunkDone: { bytesRead in
                     bytes = bytesBefore + bytesRead

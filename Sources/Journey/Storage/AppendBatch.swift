@@ -32,6 +32,15 @@ struct AppendBatch: Sendable {
     var rejects: [RejectedMessage] = []
     var rejections: [Rejection] = []
 
+    init(receivedTime: Int64 = 0, expectedMessages: Int = 0) {
+        self.receivedTime = receivedTime
+        // Sized up front: a 64k-message batch grown by doubling copies its 10 MB of records several times.
+        records.reserveCapacity(expectedMessages * 128)
+        ends.reserveCapacity(expectedMessages)
+        hashes.reserveCapacity(expectedMessages)
+        slots.reserveCapacity(expectedMessages)
+    }
+
     var messageCount: Int { slots.count }
     var recordCount: Int { ends.count }
     var byteCount: Int { records.count }
