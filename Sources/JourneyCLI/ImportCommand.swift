@@ -25,7 +25,7 @@ struct ImportCommand: ParsableCommand {
     }
 
     func run() throws {
-        let store = try storeOptions.open(.readWrite)
+        let store = try storeOptions.open(.readWrite, bulkWrites: true)
         let showProgress = !quiet && isTerminal(2)
         let bar = ProgressBar()
         var progress: (@Sendable (ImportProgress) -> Void)? = nil

@@ -11,8 +11,8 @@ struct StoreOptions: ParsableArguments {
         store ?? ProcessInfo.processInfo.environment["JOURNEY_STORE"] ?? "journey-store"
     }
 
-    func open(_ mode: JourneyStore.Mode) throws -> JourneyStore {
-        try JourneyStore(path: path, mode: mode)
+    func open(_ mode: JourneyStore.Mode, bulkWrites: Bool = false) throws -> JourneyStore {
+        try JourneyStore(path: path, mode: mode, bulkWrites: bulkWrites)
     }
 }
 
