@@ -68,9 +68,16 @@ final class LogWriter: @unchecked Sendable {
     }
 
     private func run() {
+        var lastGroup = 0
         while true {
             condition.lock()
             while queue.isEmpty && !closed { condition.wait() }
+            // Group-commit window: when the last commit served many callers and fewer are queued now, the others
+            // are probably about to append again; a fraction of an fsync's time lets them join this commit.
+            if lastGroup > 1 && queue.count < lastGroup && !closed {
+                let deadline = Date(timeIntervalSinceNow: 0.0002)
+                while queue.count < lastGroup && condition.wait(until: deadline) {}
+            }
             if queue.isEmpty && closed {
                 finished = true
                 condition.broadcast()
@@ -83,6 +90,7 @@ final class LogWriter: @unchecked Sendable {
                 records += first.batch.recordCount
                 taken.append(queue.removeFirst())
             }
+            lastGroup = taken.count
             condition.unlock()
 
             do {
