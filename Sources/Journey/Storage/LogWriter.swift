@@ -117,37 +117,87 @@ final class LogWriter: @unchecked Sendable {
             let firstPosition = try log.lastPosition(txn) + 1
             var next = firstPosition
             var nameCounts: [UInt32: UInt64] = [:]
-            var results: [[AppendOutcome]] = []
             var dedupCursor = try txn.makeCursor(log.messageIds)
-            for batch in batches {
-                if batch.recordCount > 0 {
-                    var t = batch.receivedTime
+
+            // Every record of the transaction, in arrival order.
+            var arrivals: [(batch: Int32, index: Int32)] = []
+            for (b, batch) in batches.enumerated() {
+                for i in 0..<batch.recordCount { arrivals.append((Int32(b), Int32(i))) }
+            }
+            func messageId<R>(_ order: Int, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+                let (b, i) = arrivals[order]
+                return try batches[Int(b)].withRecord(Int(i)) { rec in
+                    guard let mid = RecordView(rec)?.messageId else {
+                        throw StoreError("internal error: malformed record in append batch")
+                    }
+                    return try body(mid)
+                }
+            }
+            // Pass 1, in hash order so the index is walked front to back instead of at random (a 10M-entry
+            // index does not fit the caches): duplicates of stored messages, and repeats inside this transaction.
+            // verdict: 0 new; > 0 duplicate of that stored position; < 0 repeat of arrival order −verdict − 1.
+            var sorted: [(hash: UInt64, order: Int32)] = []
+            sorted.reserveCapacity(arrivals.count)
+            for (order, w) in arrivals.enumerated() { sorted.append((batches[Int(w.batch)].hashes[Int(w.index)], Int32(order))) }
+            sorted.sort { $0.hash != $1.hash ? $0.hash < $1.hash : $0.order < $1.order }
+            var verdict = [Int64](repeating: 0, count: arrivals.count)
+            var g = 0
+            while g < sorted.count {
+                var h = g + 1
+                while h < sorted.count && sorted[h].hash == sorted[g].hash { h += 1 }
+                for k in g..<h {
+                    let order = Int(sorted[k].order)
+                    var repeatOf: Int?
+                    for j in g..<k where verdict[Int(sorted[j].order)] == 0 {
+                        let earlier = Int(sorted[j].order)
+                        if try messageId(order, { a in try messageId(earlier) { $0.elementsEqual(a) } }) {
+                            repeatOf = earlier
+                            break
+                        }
+                    }
+                    if let repeatOf {
+                        verdict[order] = -Int64(repeatOf) - 1
+                    } else if let existing = try messageId(order, { mid in
+                        try log.findDuplicate(txn, cursor: &dedupCursor, hash: sorted[k].hash, messageId: mid)
+                    }) {
+                        verdict[order] = Int64(existing)
+                    }
+                }
+                g = h
+            }
+            // Pass 2, in arrival order: positions and records.
+            var positions = [UInt64](repeating: 0, count: arrivals.count)
+            var results: [[AppendOutcome]] = batches.map { _ in [] }
+            var lastBatch = -1
+            for order in 0..<arrivals.count {
+                let (b, i) = (Int(arrivals[order].batch), Int(arrivals[order].index))
+                if b != lastBatch {
+                    lastBatch = b
+                    var t = batches[b].receivedTime
                     try withUnsafeBytes(of: &t) { try txn.put(log.received, key: next, value: $0) }
                 }
-                var outcomes: [AppendOutcome] = []
-                outcomes.reserveCapacity(batch.recordCount)
-                for i in 0..<batch.recordCount {
-                    let hash = batch.hashes[i]
-                    let outcome = try batch.withRecord(i) { rec -> AppendOutcome in
-                        guard let view = RecordView(rec), let mid = view.messageId else {
-                            throw StoreError("internal error: malformed record in append batch")
-                        }
-                        // The index is updated as we go, so it also catches a repeat inside this transaction.
-                        if let existing = try log.findDuplicate(txn, cursor: &dedupCursor, hash: hash, messageId: mid) {
-                            return .duplicate(existing)
-                        }
-                        guard next <= EventLog.positionMask else {
-                            throw StoreError("the log is full: positions are limited to \(EventLog.positionMask)")
-                        }
-                        try txn.put(log.events, key: next, value: rec, flags: .append)
-                        try log.indexMessageId(cursor: &dedupCursor, hash: hash, position: next)
-                        nameCounts[view.eventName, default: 0] += 1
-                        next += 1
-                        return .appended(next - 1)
+                let v = verdict[order]
+                if v > 0 {
+                    results[b].append(.duplicate(UInt64(v)))
+                } else if v < 0 {
+                    results[b].append(.duplicate(positions[Int(-v - 1)]))
+                } else {
+                    guard next <= EventLog.positionMask else {
+                        throw StoreError("the log is full: positions are limited to \(EventLog.positionMask)")
                     }
-                    outcomes.append(outcome)
+                    let name = try batches[b].withRecord(i) { rec -> UInt32 in
+                        try txn.put(log.events, key: next, value: rec, flags: .append)
+                        return RecordView(rec)?.eventName ?? 0
+                    }
+                    nameCounts[name, default: 0] += 1
+                    positions[order] = next
+                    results[b].append(.appended(next))
+                    next += 1
                 }
-                results.append(outcomes)
+            }
+            // Pass 3, in hash order again: the new entries of the index.
+            for entry in sorted where verdict[Int(entry.order)] == 0 {
+                try log.indexMessageId(cursor: &dedupCursor, hash: entry.hash, position: positions[Int(entry.order)])
             }
             _ = consume dedupCursor
             try storeRejects(&txn, batches)
