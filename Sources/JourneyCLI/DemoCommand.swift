@@ -42,7 +42,18 @@ struct DemoCommand: ParsableCommand {
         }
         print("\n== the first events: journey --store \(storePath) export --to 3")
         for e in try store.events(from: 1, limit: 3) { print("   " + e.json) }
+        // A customer who browsed anonymously, then identified: the stitched person and their journey.
+        if let person = try store.persons(limit: 2_000).first(where: { $0.anonymousIds.count >= 2 && !$0.userIds.isEmpty }) {
+            print("\n== journey --store \(storePath) profile \(person.displayId)")
+            print("   person \(person.displayId): user ids \(person.userIds.joined(separator: ", ")); anonymous ids \(person.anonymousIds.joined(separator: ", "))")
+            print("   \(person.eventCount) events, \(person.mergeCount) merges, first seen \(isoTime(person.firstSeen)), last seen \(isoTime(person.lastSeen))")
+            print("\n== journey --store \(storePath) timeline \(person.displayId) --limit 8")
+            for t in try store.timeline(for: person.displayId, limit: 8) ?? [] {
+                print("   \(isoTime(t.time))  \(t.name.padding(toLength: 22, withPad: " ", startingAt: 0)) \(t.channel ?? "-")")
+            }
+        }
+        print("\n   \(try store.personCount()) persons after identity stitching")
         store.close()
-        print("\nTry: journey --store \(storePath) status | export | rejected")
+        print("\nTry: journey --store \(storePath) status | export | rejected | persons | profile ID | timeline ID | verify")
     }
 }

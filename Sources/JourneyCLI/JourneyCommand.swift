@@ -14,7 +14,8 @@ struct JourneyCommand: ParsableCommand {
         version: JourneyVersion.string,
         subcommands: [
             DemoCommand.self, ImportCommand.self, AppendCommand.self, ExportCommand.self, RejectedCommand.self,
-            StatusCommand.self, GenerateCommand.self,
+            StatusCommand.self, GenerateCommand.self, ProfileCommand.self, PersonsCommand.self, TimelineCommand.self,
+            VerifyCommand.self,
         ]
     )
 

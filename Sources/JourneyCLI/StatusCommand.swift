@@ -12,6 +12,8 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         let store = try storeOptions.open(.readOnly)
         let s = try store.status()
+        let persons = try store.personCount()
+        let projections = try store.projectionStatus()
         switch format {
         case .json, .ndjson:
             var o = OrderedJSON()
@@ -22,12 +24,25 @@ struct StatusCommand: ParsableCommand {
             o.add("rejected", s.rejected)
             o.add("bytes", s.bytes)
             o.add("bytes_per_event", s.events > 0 ? Double(s.bytes) / Double(s.events) : 0)
+            o.add("persons", persons)
+            o.add("projections", projections.map { p -> Any? in
+                var j = OrderedJSON()
+                j.add("name", p.name)
+                j.add("version", p.version)
+                j.add("checkpoint", p.checkpoint)
+                j.add("lag", p.lag)
+                return j
+            })
             print(o.string)
         default:
             print("store          \(store.path)")
             print("events         \(s.events)")
             print("last position  \(s.lastPosition)")
             print("rejected       \(s.rejected)")
+            print("persons        \(persons)")
+            for p in projections {
+                print("projection     \(p.name) v\(p.version), checkpoint \(p.checkpoint), lag \(p.lag)")
+            }
             print("size           \(formatBytes(s.bytes))" + (s.events > 0 ? String(format: " (%.1f bytes/event)", Double(s.bytes) / Double(s.events)) : ""))
             print("\nevents by name")
             let width = s.eventsByName.keys.map(\.count).max() ?? 0

@@ -1,0 +1,128 @@
+internal import Foundation
+internal import LMDB
+internal import Synchronization
+
+/// The identity and timeline projections, kept up to date inside the writer's transaction (`AppendObserver`):
+/// a query made after `append` returned sees the event. The timeline needs the identity's merges of the same
+/// transaction, so one observer runs both, in that order, and commits both checkpoints with their state.
+///
+/// On open it brings the state up to the log (a store written before projections existed, or a projection whose
+/// version changed in the code is rebuilt from position 1, with a message on standard error).
+final class PersonProjections: AppendObserver {
+    /// Positions per transaction when catching up or rebuilding: big, so that each person is written about once
+    /// (bounded: about 60 MB of memory and some 100 MB of dirty pages per transaction).
+    static let chunk: UInt64 = 1 << 20
+
+    let databases: PersonDatabases?
+    let openError: (any Error)?
+    /// The identity batch, reused by every transaction (only the writer thread applies; the lock is uncontended).
+    private let scratch = Mutex(IdentityBatch())
+
+    /// Never throws (the store's initializer must not fail after taking the writer lock): a failure to open is
+    /// reported by the first append; a failure to catch up is retried by it.
+    init(log: EventLog) {
+        var dbs: PersonDatabases? = nil
+        var failure: (any Error)? = nil
+        do {
+            dbs = try PersonDatabaseRegistry.shared.databases(for: log.env, create: true)
+            if let dbs { try Self.prepare(dbs, log: log) }
+        } catch {
+            failure = error
+        }
+        databases = dbs
+        openError = failure
+    }
+
+    func apply(_ txn: inout WriteTransaction, log: EventLog, first: UInt64, last: UInt64) throws {
+        guard let dbs = databases else {
+            throw StoreError("the person projections could not be opened: \(openError.map { "\($0)" } ?? "unknown error")")
+        }
+        // Normally checkpoint == first − 1; after a failed catch-up at open, the gap is applied here too.
+        var from = try Self.checkpoint(txn, dbs) + 1
+        while from <= last {
+            let to = min(last, from + Self.chunk - 1)
+            try scratch.withLock { batch in try Self.apply(&txn, dbs, log: log, from: from, to: to, batch: &batch) }
+            from = to + 1
+        }
+    }
+
+    func committed() {}
+    func aborted() {}
+
+    // MARK: Engine
+
+    static func checkpoint<T: TransactionReading & ~Copyable>(_ txn: borrowing T, _ dbs: PersonDatabases) throws -> UInt64 {
+        let i = try ProjectionMeta.read(txn, dbs.meta, name: IdentityProjection.name)?.checkpoint ?? 0
+        let t = try ProjectionMeta.read(txn, dbs.meta, name: TimelineProjection.name)?.checkpoint ?? 0
+        guard i == t else {
+            throw StoreError("person projections: identity is at position \(i) but timeline at \(t); rebuild them")
+        }
+        return i
+    }
+
+    /// Applies log positions `from...to` to both projections in `txn`.
+    static func apply(
+        _ txn: inout WriteTransaction, _ dbs: PersonDatabases, log: EventLog, from: UInt64, to: UInt64,
+        batch: inout IdentityBatch
+    ) throws {
+        let meta = try ProjectionMeta.read(txn, dbs.meta, name: IdentityProjection.name)
+        let identity = IdentityProjection(dbs: dbs)
+        try identity.resolve(txn, log: log, from: from, to: to, nextPerson: UInt32(meta?.counter ?? 1), into: &batch)
+        try identity.write(&txn, &batch, through: to)
+        try TimelineProjection(dbs: dbs).write(&txn, &batch, through: to)
+    }
+
+    /// Checks versions (rebuilding from scratch if the code's differ from the stored ones) and catches up.
+    static func prepare(_ dbs: PersonDatabases, log: EventLog) throws {
+        let (identity, timeline, lastPosition) = try log.env.read { txn in
+            (
+                try ProjectionMeta.read(txn, dbs.meta, name: IdentityProjection.name),
+                try ProjectionMeta.read(txn, dbs.meta, name: TimelineProjection.name),
+                try log.lastPosition(txn)
+            )
+        }
+        var reason: String? = nil
+        if let identity, identity.version != IdentityProjection.version {
+            reason = "identity projection version \(identity.version) → \(IdentityProjection.version)"
+        } else if let timeline, timeline.version != TimelineProjection.version {
+            reason = "timeline projection version \(timeline.version) → \(TimelineProjection.version)"
+        } else if (identity == nil) != (timeline == nil) || identity?.checkpoint != timeline?.checkpoint {
+            reason = "identity and timeline projections are at different positions"
+        }
+        if let reason {
+            FileHandle.standardError.write(Data("journey: rebuilding the person projections (\(reason))\n".utf8))
+            try log.env.write { txn in try dbs.clearAll(&txn) }
+        } else if identity == nil && lastPosition > 0 {
+            FileHandle.standardError.write(
+                Data("journey: building the person projections over \(lastPosition) events\n".utf8))
+        }
+        try catchUp(dbs, log: log, through: lastPosition)
+    }
+
+    /// Applies the log from the checkpoint through `through`, one transaction per chunk.
+    static func catchUp(
+        _ dbs: PersonDatabases, log: EventLog, through: UInt64, progress: ((UInt64) -> Void)? = nil
+    ) throws {
+        if try log.env.read({ txn in try checkpoint(txn, dbs) }) >= through { return }
+        var batch = IdentityBatch(expectedEvents: Int(chunk))
+        while true {
+            let done = try log.env.write { txn -> UInt64 in
+                let from = try checkpoint(txn, dbs) + 1
+                guard from <= through else { return from - 1 }
+                let to = min(through, from + chunk - 1)
+                try apply(&txn, dbs, log: log, from: from, to: to, batch: &batch)
+                return to
+            }
+            progress?(done)
+            if done >= through { return }
+        }
+    }
+
+    /// Builds the projections from position 1 through `through` into `dbs` (a scratch copy), from nothing.
+    static func rebuild(
+        into dbs: PersonDatabases, log: EventLog, through: UInt64, progress: ((UInt64) -> Void)? = nil
+    ) throws {
+        try log.env.write { txn in try dbs.clearAll(&txn) }
+        try catchUp(dbs, log: log, through: through, progress: progress)
+    }
+}
