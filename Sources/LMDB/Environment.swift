@@ -57,8 +57,7 @@ public final class Environment: @unchecked Sendable {
         self.path = path
         self.readOnly = options.readOnly
         // A crashed process leaves its reader slots behind; clear them before anyone waits on them.
-        var dead: Int32 = 0
-        _ = mdb_reader_check(env, &dead)
+        clearStaleReaders()
     }
 
     deinit { mdb_env_close(handle) }

@@ -829,19 +829,14 @@ extension JourneyGenerator {
             p.skew = journey.between(-300_000, 300_001)
             p.ip = (1 + journey.below(223), journey.below(256), journey.below(256), 1 + journey.below(254))
             person = p
-            fragment(.firstAnon) { o in
-                o.raw(#""anonymousId":"a"#)
-                o.uint(p.index)
-                o.byte(UInt8(ascii: "-"))
-                o.hex8(p.firstAnon)
-                o.raw(#"","#)
-            }
-            fragment(.secondAnon) { o in
-                o.raw(#""anonymousId":"a"#)
-                o.uint(p.index)
-                o.byte(UInt8(ascii: "-"))
-                o.hex8(p.secondAnon)
-                o.raw(#"","#)
+            for (slot, anon) in [(Fragment.firstAnon, p.firstAnon), (.secondAnon, p.secondAnon)] {
+                fragment(slot) { o in
+                    o.raw(#""anonymousId":"a"#)
+                    o.uint(p.index)
+                    o.byte(UInt8(ascii: "-"))
+                    o.hex8(anon)
+                    o.raw(#"","#)
+                }
             }
             fragment(.userId) { o in
                 o.raw(#""userId":"u"#)

@@ -89,8 +89,6 @@ struct JSONScanner {
         return try body(UnsafeRawBufferPointer(rebasing: input[span.start..<(span.start + span.count)]))
     }
 
-    func copyBytes(_ span: StringSpan) -> [UInt8] { withBytes(span) { Array($0) } }
-
     /// Parses a string; `pos` must be at its opening quote.
     mutating func parseString() throws(JSONSyntaxError) -> StringSpan {
         pos += 1

@@ -93,20 +93,6 @@ enum RFC3339 {
         out.append(UInt8(ascii: "Z"))
     }
 
-    static func format(_ millis: Int64) -> String {
-        var w = ByteWriter(capacity: 24)
-        format(millis, into: &w)
-        return String(decoding: w.bytes, as: UTF8.self)
-    }
-
-    /// Parses a Swift string (CLI options such as `--as-of`); also accepts a bare date `2026-03-01` as midnight UTC.
-    static func parseMillis(_ string: String) -> Int64? {
-        var s = string
-        if s.utf8.count == 10 { s += "T00:00:00Z" }
-        return s.utf8.withContiguousStorageIfAvailable { parseMillis(UnsafeRawBufferPointer($0)) }
-            ?? Array(s.utf8).withUnsafeBytes { parseMillis($0) }
-    }
-
     static func isLeap(_ y: Int) -> Bool { (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 }
 
     static func daysInMonth(year: Int, month: Int) -> Int {

@@ -68,27 +68,3 @@ struct AppendBatch: Sendable {
         slots.map { $0 >= 0 ? recordOutcomes[$0] : .rejected(rejections[-1 - $0]) }
     }
 }
-
-/// Counts of an append or import.
-public struct AppendSummary: Sendable, Equatable {
-    public var accepted = 0
-    public var duplicates = 0
-    public var rejected = 0
-    public var firstPosition: UInt64 = 0
-    public var lastPosition: UInt64 = 0
-
-    public init() {}
-
-    mutating func add(_ outcomes: [AppendOutcome]) {
-        for o in outcomes {
-            switch o {
-            case .appended(let p):
-                accepted += 1
-                if firstPosition == 0 { firstPosition = p }
-                lastPosition = max(lastPosition, p)
-            case .duplicate: duplicates += 1
-            case .rejected: rejected += 1
-            }
-        }
-    }
-}

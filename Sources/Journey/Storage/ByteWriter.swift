@@ -42,13 +42,6 @@ struct ByteWriter {
         bytes.append(contentsOf: buffer)
     }
 
-    /// Overwrites a little-endian integer at `offset` (for header fields known only at the end).
-    @inline(__always) mutating func setLittleEndian<T: FixedWidthInteger>(_ value: T, at offset: Int) {
-        withUnsafeBytes(of: value.littleEndian) { src in
-            for i in 0..<src.count { bytes[offset + i] = src[i] }
-        }
-    }
-
     /// Decimal text of an integer.
     mutating func appendDecimal(_ value: Int64) {
         if value < 0 {
@@ -96,8 +89,6 @@ struct ByteReader {
         self.buffer = buffer
         self.offset = offset
     }
-
-    var isAtEnd: Bool { offset >= buffer.count }
 
     @inline(__always) mutating func byte() -> UInt8? {
         guard offset < buffer.count else { return nil }

@@ -26,15 +26,6 @@ final class SymbolTable: Sendable {
         }
     }
 
-    func lookup(_ bytes: UnsafeRawBufferPointer) -> UInt32? {
-        state.withLock { $0.interner.lookup(bytes) }
-    }
-
-    func id(of string: String) -> UInt32? {
-        var s = string
-        return s.withUTF8 { lookup(UnsafeRawBufferPointer($0)) }
-    }
-
     /// The string of an id (edges only: CLI output, export).
     func string(_ id: UInt32) -> String? {
         state.withLock { s in
