@@ -2,6 +2,11 @@
 /// message, and `DateFormatter` costs microseconds.
 enum RFC3339 {
     /// Parses `YYYY-MM-DD(T|t)HH:MM:SS(.fraction)?(Z|z|±HH:MM)`; fraction digits past milliseconds are truncated.
+    static func parseMillis(string: String) -> Int64? {
+        var s = string
+        return s.withUTF8 { parseMillis(UnsafeRawBufferPointer($0)) }
+    }
+
     static func parseMillis(_ s: UnsafeRawBufferPointer) -> Int64? {
         let n = s.count
         guard n >= 20 else { return nil }

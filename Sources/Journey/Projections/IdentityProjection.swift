@@ -106,6 +106,7 @@ struct PendingEvent {
     var name: UInt32
     var channel: UInt32
     var position: UInt64
+    var kind: EntryKind
     /// Identifier indices in the batch's table, −1 when absent.
     var user: Int32 = -1
     var anonymous: Int32 = -1
@@ -200,7 +201,9 @@ struct IdentityBatch {
                 guard position == expected, let view = RecordView(e.value), let v = view.variable else {
                     throw StoreError("identity projection: the record at position \(expected) is missing or damaged")
                 }
-                var p = PendingEvent(time: view.eventTime, name: view.eventName, channel: view.channel, position: position)
+                var p = PendingEvent(
+                    time: view.eventTime, name: view.eventName, channel: view.channel, position: position,
+                    kind: EntryKind(userId: v.userId != nil, anonymousId: v.anonymousId != nil, callType: view.callTypeRaw))
                 var isNew = false
                 if let u = v.userId { p.user = ids.intern(kind: IdentifierKind.user, u, isNew: &isNew) }
                 if let a = v.anonymousId { p.anonymous = ids.intern(kind: IdentifierKind.anonymous, a, isNew: &isNew) }

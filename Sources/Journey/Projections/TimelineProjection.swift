@@ -46,7 +46,7 @@ struct TimelineProjection {
         for k in 0..<batch.events.count {
             let e = batch.events[k]
             let b = Int(eventBucket[k])
-            entries[fill[b]] = PackedEntry(time: e.time, name: e.name, channel: e.channel, position: e.position)
+            entries[fill[b]] = PackedEntry(time: e.time, name: e.name, channel: e.channel, position: e.position, kind: e.kind)
             fill[b] += 1
         }
 

@@ -44,6 +44,12 @@ final class SymbolTable: Sendable {
 
     var count: Int { state.withLock { $0.names.count } }
 
+    /// The id of a string already interned, or nil (queries resolve names and keys once, before their loops).
+    func id(of string: String) -> UInt32? {
+        var s = string
+        return s.withUTF8 { u in state.withLock { $0.interner.lookup(UnsafeRawBufferPointer(u)) } }
+    }
+
     /// Symbols loaded from the store at open (or by a reader catching up with a writer process).
     func load(_ stored: [(UInt32, [UInt8])]) {
         state.withLock { s in

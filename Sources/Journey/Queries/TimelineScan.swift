@@ -1,0 +1,135 @@
+internal import Glibc
+internal import Dispatch
+internal import LMDB
+internal import Synchronization
+
+/// One person's timeline read in place from the map (no copy): entries are loaded on access.
+struct Timeline {
+    let bytes: UnsafeRawBufferPointer
+    /// Entries in view: all, or those up to an as-of time.
+    let count: Int
+
+    init(_ bytes: UnsafeRawBufferPointer, asOf: Int64? = nil) {
+        self.bytes = bytes
+        let n = bytes.count / TimelineLayout.entrySize
+        guard let t = asOf else {
+            count = n
+            return
+        }
+        // Entries are sorted by time: the first entry after `t`, by binary search.
+        var lo = 0
+        var hi = n
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            let time = Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: mid &* TimelineLayout.entrySize, as: Int64.self))
+            if time <= t { lo = mid + 1 } else { hi = mid }
+        }
+        count = lo
+    }
+
+    @inline(__always) subscript(i: Int) -> PackedEntry { PackedEntry(bytes, at: i) }
+
+    @inline(__always) func time(_ i: Int) -> Int64 {
+        Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: i &* TimelineLayout.entrySize, as: Int64.self))
+    }
+
+    @inline(__always) func name(_ i: Int) -> UInt32 {
+        UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: i &* TimelineLayout.entrySize &+ 8, as: UInt32.self))
+    }
+}
+
+/// Whole-store scans of every person's timeline: what funnels, lifecycle and NPS queries read.
+///
+/// The person-number range is split into one partition per core; each partition runs in its own thread with its own
+/// read snapshot (all snapshots taken before any starts reading would not be cheaper and LMDB readers are
+/// independent). A partition's accumulator is made by `make`, and the caller combines them (in partition order,
+/// so results are deterministic).
+struct TimelineScan {
+    let env: Environment
+    let log: EventLog
+    let dbs: PersonDatabases
+    /// Only events with event time ≤ this (semantics §4: what an analyst would have seen then, given the events
+    /// logged since, identity included).
+    var asOf: Int64?
+
+    /// Calls `body` for every person with at least one event in view, in number order inside a partition.
+    /// `body` gets the read transaction too, for record lookups (`record(at:)`).
+    func run<Acc>(
+        partitions requested: Int = ProcessInfoCores.count,
+        make: () -> Acc,
+        _ body: (inout Acc, _ person: UInt32, Timeline, borrowing ReadTransaction) throws -> Void
+    ) throws -> [Acc] {
+        let last: UInt64 = try env.read { txn in
+            try txn.withCursor(dbs.timelines) { c in try c.last().map { $0.integerKey } ?? 0 }
+        }
+        let partitions = max(1, min(requested, Int(last / 4096) + 1))
+        var accs: [Acc] = (0..<partitions).map { _ in make() }
+        let failure = Mutex<(any Error)?>(nil)
+        let step = last / UInt64(partitions) + 1
+        try accs.withUnsafeMutableBufferPointer { accs in
+          try withoutActuallyEscaping(body) { body in
+            let base = UnsafeMutableBufferPointerBox(accs)
+            let work: (Int) -> Void = { (p: Int) in
+                let lo = UInt64(p) * step
+                let hi = lo + step
+                do {
+                    try env.read { txn in
+                        try txn.withCursor(dbs.timelines) { c in
+                            var entry = try c.seek(max(lo, 1))
+                            while let e = entry, e.integerKey < hi {
+                                let t = Timeline(e.value, asOf: asOf)
+                                if t.count > 0 { try body(&base.buffer[p], UInt32(e.integerKey), t, txn) }
+                                entry = try c.next()
+                            }
+                        }
+                    }
+                } catch {
+                    failure.withLock { if $0 == nil { $0 = error } }
+                }
+            }
+            if partitions == 1 {
+                work(0)
+            } else {
+                let shared = UncheckedSendable(work)
+                DispatchQueue.concurrentPerform(iterations: partitions) { shared.value($0) }
+            }
+          }
+        }
+        if let error = failure.withLock({ $0 }) { throw error }
+        return accs
+    }
+
+    /// The record at `position`, read in place inside `txn`.
+    @inline(__always)
+    func record<R>(at position: UInt64, _ txn: borrowing ReadTransaction, _ body: (RecordView) throws -> R) throws -> R? {
+        try txn.withValue(log.events, key: position) { bytes -> R? in
+            guard let view = RecordView(bytes) else { return nil }
+            return try body(view)
+        } ?? nil
+    }
+}
+
+/// Lets the partition threads write their own accumulator slot (disjoint indices, joined before reading).
+private struct UnsafeMutableBufferPointerBox<T>: @unchecked Sendable {
+    let buffer: UnsafeMutableBufferPointer<T>
+    init(_ buffer: UnsafeMutableBufferPointer<T>) { self.buffer = buffer }
+}
+
+/// A closure run by the scan's threads: each touches only its own partition's accumulator and its own snapshot.
+private struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+/// The number of cores to scan with.
+enum ProcessInfoCores {
+    static let count: Int = max(1, min(16, sysconfCores()))
+
+    private static func sysconfCores() -> Int {
+        #if canImport(Glibc)
+        return Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        #else
+        return 1
+        #endif
+    }
+}
