@@ -15,6 +15,11 @@ public struct FieldPath: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { root == .extras ? components.joined(separator: ".") : "\(root)" }
 
+    init(extras components: [String]) {
+        root = .extras
+        self.components = components
+    }
+
     /// Parses `properties.revenue`-style text; throws on empty components.
     public init(_ text: String) throws(QueryError) {
         switch text {

@@ -48,6 +48,7 @@ struct TimelineScan {
     let env: Environment
     let log: EventLog
     let dbs: PersonDatabases
+    let symbols: SymbolTable
     /// Only events with event time ≤ this (semantics §4: what an analyst would have seen then, given the events
     /// logged since, identity included).
     var asOf: Int64?
