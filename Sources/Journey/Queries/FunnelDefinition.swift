@@ -147,7 +147,7 @@ public enum DurationText {
     }
 
     public static func format(_ millis: Int64) -> String {
-        for (suffix, scale) in [("w", Int64(604_800_000)), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)]
+        for (suffix, scale) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1000)]
         where millis % scale == 0 {
             return "\(millis / scale)\(suffix)"
         }

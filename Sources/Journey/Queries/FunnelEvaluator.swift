@@ -195,7 +195,7 @@ public struct FunnelEvaluator: Sendable {
                 } else if code >= Int(FunnelHit.exclusionBase) && code < Int(FunnelHit.unmatched) {
                     let x = exclusions[code - Int(FunnelHit.exclusionBase)]
                     if level - 1 >= x.from && level - 1 < x.to { voided = true }
-                } else if code == Int(FunnelHit.unmatched) {
+                } else if code == Int(FunnelHit.unmatched) && mode == .strict {
                     break
                 }
             }
