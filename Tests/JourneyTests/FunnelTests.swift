@@ -1,0 +1,218 @@
+import Foundation
+import Testing
+
+@testable import Journey
+
+// Funnels over a real store (semantics §3): golden counts, breakdown attribution, property filters, identity
+// stitching, time travel, and the `journey funnel` command end to end.
+
+private let t0 = utcMillis(2026, 3, 1)
+
+/// A track message at `minutes` after 2026-03-01T00:00Z.
+private func track(
+    _ id: String, _ event: String, user: String? = nil, anon: String? = nil, minutes: Int, channel: String = "web",
+    properties: String? = nil
+) -> String {
+    var f = ["\"messageId\":\"\(id)\"", "\"type\":\"track\"", "\"event\":\"\(event)\"", "\"channel\":\"\(channel)\""]
+    if let user { f.append("\"userId\":\"\(user)\"") }
+    if let anon { f.append("\"anonymousId\":\"\(anon)\"") }
+    if let properties { f.append("\"properties\":\(properties)") }
+    f.append("\"timestamp\":\"\(TimeText.format(t0 + Int64(minutes) * 60_000))\"")
+    return "{" + f.joined(separator: ",") + "}"
+}
+
+private func definition(_ steps: [String], window: String = "7d", mode: FunnelMode = .ordered) throws -> FunnelDefinition {
+    try FunnelDefinition(steps: steps.map { FunnelStep(events: [$0]) }, mode: mode, windowMillis: try DurationText.millis(window))
+}
+
+private func counts(_ r: FunnelResult) -> [Int] { r.steps.map(\.persons) }
+
+/// The golden store, imported once per test process.
+private actor GoldenStore {
+    static let shared = GoldenStore()
+    private var made: String?
+
+    func path() throws -> String {
+        if let made { return made }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("journey-funnel-golden-\(UUID().uuidString)").path
+        let store = try JourneyStore(path: dir, mode: .readWrite)
+        defer { store.close() }
+        let lines = try Golden.lines()
+        for chunk in stride(from: 0, to: lines.count, by: 5000) {
+            _ = try store.appendSync(json: lines[chunk..<min(lines.count, chunk + 5000)].map { Array($0.utf8) })
+        }
+        made = dir
+        return dir
+    }
+}
+
+@Suite("funnels")
+struct FunnelTests {
+    @Test("golden data: every funnel of expected.json gives exactly its persons per step")
+    func golden() async throws {
+        let path = try await GoldenStore.shared.path()
+        let store = try JourneyStore(path: path, mode: .readOnly)
+        let data = try Data(contentsOf: Golden.directory.appendingPathComponent("expected.json"))
+        let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let funnels = try #require(json["funnels"] as? [[String: Any]])
+        #expect(funnels.count >= 4)
+        for f in funnels {
+            let steps = try #require(f["steps"] as? [String])
+            let window = try #require(jsonInt(f["window_seconds"]))
+            let mode = try #require(FunnelMode(rawValue: f["mode"] as? String ?? "ordered"))
+            let expected = try #require((f["persons_per_step"] as? [Any])?.compactMap { jsonInt($0) })
+            let d = try FunnelDefinition(steps: steps.map { FunnelStep(events: [$0]) }, mode: mode, windowMillis: Int64(window) * 1000)
+            let r = try await store.funnel(d)
+            #expect(counts(r) == expected, "\(steps) window \(window)s")
+            // Conversions follow from the counts.
+            for k in 1..<r.steps.count {
+                #expect(abs(r.steps[k].conversionFromPrevious - Double(expected[k]) / Double(expected[k - 1])) < 1e-9)
+                #expect(r.steps[k].dropOff == expected[k - 1] - expected[k])
+            }
+        }
+    }
+
+    @Test("anonymous browsing then identify: one person, whose anonymous steps count in the funnel once")
+    func stitched() async throws {
+        try await withStore { store in
+            _ = try store.appendSync(json: [
+                track("1", "Product Viewed", anon: "a1", minutes: 0),
+                track("2", "Product Added", anon: "a1", minutes: 5),
+                track("3", "Identify Me", user: "u1", anon: "a1", minutes: 6),
+                track("4", "Order Completed", user: "u1", minutes: 10),
+                track("5", "Product Viewed", user: "u2", minutes: 0),
+            ].map { Array($0.utf8) })
+            let r = try await store.funnel(try definition(["Product Viewed", "Product Added", "Order Completed"]))
+            #expect(counts(r) == [2, 1, 1])
+            #expect(r.steps[2].fromStart?.median == 600)
+            #expect(r.steps[1].fromPrevious?.median == 300)
+        }
+    }
+
+    @Test("breakdown by channel: first touch is the step-1 event's value, last touch the furthest step's, step:N that step's")
+    func breakdownAttribution() async throws {
+        try await withStore { store in
+            _ = try store.appendSync(json: [
+                track("1", "A", user: "u1", minutes: 0, channel: "web"),
+                track("2", "B", user: "u1", minutes: 1, channel: "mobile"),
+                track("3", "C", user: "u1", minutes: 2, channel: "email"),
+                track("4", "A", user: "u2", minutes: 0, channel: "web"),
+            ].map { Array($0.utf8) })
+            func groups(_ attribution: FunnelAttribution) async throws -> [String?: [Int]] {
+                var d = try definition(["A", "B", "C"])
+                d.breakdown = .channel
+                d.attribution = attribution
+                let r = try await store.funnel(d)
+                return Dictionary(uniqueKeysWithValues: (r.breakdown ?? []).map { ($0.value, counts(FunnelResult(steps: $0.steps, excludedPersons: 0, unknownEvents: []))) })
+            }
+            #expect(try await groups(.first) == ["web": [2, 1, 1]])
+            #expect(try await groups(.last) == ["email": [1, 1, 1], "web": [1, 0, 0]])
+            #expect(try await groups(.step(2)) == ["mobile": [1, 1, 1], nil: [1, 0, 0]])
+        }
+    }
+
+    @Test("property filters on steps and exclusions with filters, read from the stored records")
+    func filters() async throws {
+        try await withStore { store in
+            _ = try store.appendSync(json: [
+                track("1", "Viewed", user: "u1", minutes: 0, properties: #"{"price":150.5}"#),
+                track("2", "Bought", user: "u1", minutes: 1, properties: #"{"plan":"pro"}"#),
+                track("3", "Viewed", user: "u2", minutes: 0, properties: #"{"price":50}"#),
+                track("4", "Bought", user: "u2", minutes: 1, properties: #"{"plan":"pro"}"#),
+                track("5", "Viewed", user: "u3", minutes: 0, properties: #"{"price":300}"#),
+                track("6", "Ticket", user: "u3", minutes: 1, properties: #"{"topic":"refund"}"#),
+                track("7", "Bought", user: "u3", minutes: 2, properties: #"{"plan":"team"}"#),
+            ].map { Array($0.utf8) })
+            var d = try definition(["Viewed", "Bought"])
+            #expect(counts(try await store.funnel(d)) == [3, 3])
+            d.steps[0].filters = [try FieldFilter.parse("price > 100")]
+            #expect(counts(try await store.funnel(d)) == [2, 2])
+            d.steps[1].filters = [try FieldFilter.parse("plan in pro,basic")]
+            #expect(counts(try await store.funnel(d)) == [2, 1])
+            d.steps[1].filters = []
+            d.exclusions = [FunnelExclusion(events: ["Ticket"], filters: [try FieldFilter.parse("topic = refund")], fromStep: 1, toStep: 2)]
+            let r = try await store.funnel(d)
+            #expect(counts(r) == [1, 1])
+            #expect(r.excludedPersons == 1)
+        }
+    }
+
+    @Test("--as-of: the funnel as it stood at a time; unknown step events are reported")
+    func asOfAndUnknown() async throws {
+        try await withStore { store in
+            _ = try store.appendSync(json: [
+                track("1", "A", user: "u1", minutes: 0), track("2", "B", user: "u1", minutes: 60),
+                track("3", "A", user: "u2", minutes: 90),
+            ].map { Array($0.utf8) })
+            var o = FunnelOptions()
+            o.asOf = t0 + 30 * 60_000
+            #expect(counts(try await store.funnel(try definition(["A", "B"]), options: o)) == [1, 0])
+            #expect(counts(try await store.funnel(try definition(["A", "B"]))) == [2, 1])
+            let r = try await store.funnel(try definition(["A", "Nope"]))
+            #expect(r.unknownEvents == ["Nope"])
+        }
+    }
+
+    @Test("conversion over time: zero-filled entry periods, days of 23 hours across a DST change")
+    func periods() async throws {
+        try await withStore { store in
+            // 2026-03-29 is 23 hours long in Europe/Paris.
+            let base = utcMillis(2026, 3, 28)
+            func at(_ hours: Double) -> Int { Int((Double(base - t0) / 60_000) + hours * 60) }
+            _ = try store.appendSync(json: [
+                track("1", "A", user: "u1", minutes: at(1)), track("2", "B", user: "u1", minutes: at(2)),
+                // 2026-03-29T22:30Z is 2026-03-30 00:30 in Paris (UTC+2 after the change).
+                track("3", "A", user: "u2", minutes: at(46.5)),
+            ].map { Array($0.utf8) })
+            var o = FunnelOptions()
+            o.by = .day
+            o.timeZone = "Europe/Paris"
+            o.from = utcMillis(2026, 3, 27)
+            o.to = utcMillis(2026, 4, 1)
+            let r = try await store.funnel(try definition(["A", "B"]), options: o)
+            let rows = try #require(r.periods)
+            // From 2026-03-27T00:00Z (01:00 in Paris) to 2026-04-01T00:00Z (02:00 in Paris): the Paris days touched.
+            #expect(rows.map(\.label) == ["2026-03-27", "2026-03-28", "2026-03-29", "2026-03-30", "2026-03-31", "2026-04-01"])
+            #expect(rows.map(\.entered) == [0, 1, 0, 1, 0, 0])
+            #expect(rows.map(\.converted) == [0, 1, 0, 0, 0, 0])
+            #expect(rows[3].start - rows[2].start == 23 * 3_600_000)
+            #expect(rows[2].start - rows[1].start == 24 * 3_600_000)
+        }
+    }
+
+    @Test("journey funnel: JSON shape, breakdown JSON, CSV, the table's bars, and usage errors naming the option")
+    func commandLine() async throws {
+        let path = try await GoldenStore.shared.path()
+        try await withSandbox { s in
+            let steps = "Product Viewed,Product Added,Checkout Started,Order Completed"
+            let run = try await s.run(["funnel", "--store", path, "--steps", steps, "--window", "7d", "--format", "json"])
+            #expect(run.exitCode == 0, "\(run)")
+            let json = try run.jsonObject()
+            let rows = try #require(json["steps"] as? [[String: Any]])
+            #expect(rows.map { jsonInt($0["persons"]) } == [2638, 1508, 1016, 722])
+            #expect(rows.map { jsonInt($0["step"]) } == [1, 2, 3, 4])
+            #expect(rows[0]["name"] as? String == "Product Viewed")
+            for key in ["conversion_from_previous", "conversion_from_start", "median_seconds_from_previous", "drop_off"] {
+                #expect(rows[1][key] != nil, "missing \(key)")
+            }
+            let b = try await s.run(["funnel", "--store", path, "--steps", steps, "--breakdown", "channel", "--format", "json"])
+            let groups = try #require(try b.jsonObject()["breakdown"] as? [[String: Any]])
+            #expect(groups.count >= 2)
+            let firstSteps = groups.compactMap { ($0["steps"] as? [[String: Any]])?.first.flatMap { jsonInt($0["persons"]) } }
+            #expect(firstSteps.reduce(0, +) == 2638, "first-touch attribution puts each person in one group")
+
+            let csv = try await s.run(["funnel", "--store", path, "--steps", steps, "--format", "csv"])
+            #expect(csv.stdoutLines.first?.hasPrefix("breakdown,step,name,persons") == true)
+            #expect(csv.stdoutLines.count == 5)
+            let table = try await s.run(["funnel", "--store", path, "--steps", steps])
+            #expect(table.stdout.contains("█") && table.stdout.contains("2638"))
+
+            let noSteps = try await s.run(["funnel", "--store", path])
+            #expect(noSteps.exitCode == 64 && noSteps.stderr.contains("--steps"))
+            let badWindow = try await s.run(["funnel", "--store", path, "--steps", steps, "--window", "7x"])
+            #expect(badWindow.exitCode != 0 && badWindow.stderr.contains("7x"), "\(badWindow)")
+            let badStep = try await s.run(["funnel", "--store", path, "--steps", steps, "--where", "9:price > 1"])
+            #expect(badStep.exitCode != 0 && badStep.stderr.contains("9"), "\(badStep)")
+        }
+    }
+}
