@@ -1,3 +1,4 @@
+internal import Dispatch
 internal import LMDB
 
 /// Query-time options of a funnel (the definition says what a funnel is; these say what to look at).
@@ -145,6 +146,12 @@ struct CompiledFunnel: Sendable {
     }
 }
 
+/// Each statistics job touches only its own slots.
+private struct SendableBuffers: @unchecked Sendable {
+    let arrays: UnsafeMutableBufferPointer<[Int64]>
+    let out: UnsafeMutableBufferPointer<TimeStatistics?>
+}
+
 /// Compiled pieces hold symbol-table results only (plain values); boxed to state that they are safe to share.
 struct CompiledFilterBox: @unchecked Sendable {
     let filter: CompiledFilter
@@ -221,50 +228,52 @@ struct FunnelScanState {
 
     /// Fills `hits` from a timeline; false when no step-1 event is in view (nothing to evaluate).
     mutating func collectHits(_ t: Timeline, _ txn: borrowing ReadTransaction, scan: TimelineScan) throws -> Bool {
+        var hits = self.hits
+        self.hits = []
+        defer { self.hits = hits }
         hits.removeAll(keepingCapacity: true)
         let strict = compiled.definition.mode == .strict
+        let filtered = compiled.filteredSteps | compiled.filteredExclusions != 0
         var hasStart = false
         var sorted = true
         var lastTime = Int64.min
         var lastCode: UInt16 = 0
-        let stepMask = compiled.stepMask
-        let exclusionMask = compiled.exclusionMask
-        for i in 0..<t.count {
-            let name = Int(t.name(i))
-            var m: UInt32 = name < stepMask.count ? stepMask[name] : 0
-            var x: UInt32 = name < exclusionMask.count ? exclusionMask[name] : 0
-            if (m & compiled.filteredSteps) | (x & compiled.filteredExclusions) != 0 {
-                (m, x) = try filter(m, x, position: t[i].position, txn, scan: scan)
+        @inline(__always) func append(_ h: FunnelHit) {
+            if h.time == lastTime && h.code < lastCode { sorted = false }
+            lastTime = h.time
+            lastCode = h.code
+            hits.append(h)
+        }
+        try compiled.stepMask.withUnsafeBufferPointer { stepMask in
+            try compiled.exclusionMask.withUnsafeBufferPointer { exclusionMask in
+                for i in 0..<t.count {
+                    let name = Int(t.name(i))
+                    var m: UInt32 = name < stepMask.count ? stepMask[name] : 0
+                    var x: UInt32 = name < exclusionMask.count ? exclusionMask[name] : 0
+                    if filtered && (m & compiled.filteredSteps) | (x & compiled.filteredExclusions) != 0 {
+                        (m, x) = try filter(m, x, position: t[i].position, txn, scan: scan)
+                    }
+                    if m == 0 && x == 0 {
+                        if strict { append(FunnelHit(time: t.time(i), code: FunnelHit.unmatched, entry: Int32(i))) }
+                        continue
+                    }
+                    let time = t.time(i)
+                    if m & 1 != 0 { hasStart = true }
+                    let noStep = m == 0
+                    while m != 0 {
+                        append(FunnelHit(time: time, code: UInt16(m.trailingZeroBitCount), entry: Int32(i)))
+                        m &= m &- 1
+                    }
+                    while x != 0 {
+                        append(FunnelHit(time: time, code: FunnelHit.exclusionBase + UInt16(x.trailingZeroBitCount), entry: Int32(i)))
+                        x &= x &- 1
+                    }
+                    if strict && noStep { append(FunnelHit(time: time, code: FunnelHit.unmatched, entry: Int32(i))) }
+                }
             }
-            let time = t.time(i)
-            if m == 0 && x == 0 {
-                if strict { append(FunnelHit(time: time, code: FunnelHit.unmatched, entry: Int32(i)), &sorted, &lastTime, &lastCode) }
-                continue
-            }
-            if m & 1 != 0 { hasStart = true }
-            let noStep = m == 0
-            while m != 0 {
-                append(FunnelHit(time: time, code: UInt16(m.trailingZeroBitCount), entry: Int32(i)), &sorted, &lastTime, &lastCode)
-                m &= m &- 1
-            }
-            while x != 0 {
-                append(
-                    FunnelHit(time: time, code: FunnelHit.exclusionBase + UInt16(x.trailingZeroBitCount), entry: Int32(i)),
-                    &sorted, &lastTime, &lastCode)
-                x &= x &- 1
-            }
-            if strict && noStep { append(FunnelHit(time: time, code: FunnelHit.unmatched, entry: Int32(i)), &sorted, &lastTime, &lastCode) }
         }
         if !sorted { hits.sort(by: FunnelHit.before) }
         return hasStart
-    }
-
-    @inline(__always)
-    private mutating func append(_ h: FunnelHit, _ sorted: inout Bool, _ lastTime: inout Int64, _ lastCode: inout UInt16) {
-        if h.time == lastTime && h.code < lastCode { sorted = false }
-        lastTime = h.time
-        lastCode = h.code
-        hits.append(h)
     }
 
     /// Drops the steps and exclusions whose property filters the record fails.
@@ -435,7 +444,8 @@ extension CompiledFunnel {
     }
 
     func stepResults(_ acc: inout StepAccumulator) -> [FunnelStepResult] {
-        definition.steps.indices.map { k in
+        let stats = Self.statistics(&acc)
+        return definition.steps.indices.map { k in
             let persons = acc.counts[k]
             let previous = k == 0 ? persons : acc.counts[k - 1]
             let first = acc.counts[0]
@@ -444,9 +454,31 @@ extension CompiledFunnel {
                 conversionFromPrevious: k == 0 ? (persons > 0 ? 1 : 0) : (previous == 0 ? 0 : Double(persons) / Double(previous)),
                 conversionFromStart: first == 0 ? 0 : Double(persons) / Double(first),
                 dropOff: k == 0 ? 0 : previous - persons,
-                fromPrevious: k == 0 ? nil : TimeStatistics.of(&acc.fromPrevious[k]),
-                fromStart: k == 0 ? nil : TimeStatistics.of(&acc.fromStart[k]))
+                fromPrevious: stats[2 * k], fromStart: stats[2 * k + 1])
         }
+    }
+
+    /// Time statistics of every step (from previous, from start), computed on all cores: with millions of persons
+    /// these selections are most of a funnel's time after the scan.
+    static func statistics(_ acc: inout StepAccumulator) -> [TimeStatistics?] {
+        let n = acc.counts.count
+        var arrays: [[Int64]] = []
+        for k in 0..<n {
+            arrays.append(acc.fromPrevious[k])
+            arrays.append(acc.fromStart[k])
+        }
+        acc.fromPrevious = []
+        acc.fromStart = []
+        var out = [TimeStatistics?](repeating: nil, count: 2 * n)
+        arrays.withUnsafeMutableBufferPointer { arrays in
+            out.withUnsafeMutableBufferPointer { out in
+                let work = SendableBuffers(arrays: arrays, out: out)
+                DispatchQueue.concurrentPerform(iterations: 2 * n) { i in
+                    if i >= 2 { work.out[i] = TimeStatistics.of(&work.arrays[i]) }
+                }
+            }
+        }
+        return out
     }
 }
 

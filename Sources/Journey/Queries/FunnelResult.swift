@@ -33,21 +33,53 @@ public struct TimeStatistics: Sendable, Equatable {
     public var p90: Double
     public var mean: Double
 
-    /// From milliseconds; sorts `values` in place.
+    /// From milliseconds. Reorders `values` (selection, not a full sort: O(n) per quantile).
     static func of(_ values: inout [Int64]) -> TimeStatistics? {
         guard !values.isEmpty else { return nil }
-        values.sort()
         var sum = 0.0
         for v in values { sum += Double(v) }
-        return TimeStatistics(
-            median: quantile(values, 0.5) / 1000, p90: quantile(values, 0.9) / 1000, mean: sum / Double(values.count) / 1000)
+        let mean = sum / Double(values.count) / 1000
+        return values.withUnsafeMutableBufferPointer { b in
+            TimeStatistics(median: quantile(b, 0.5) / 1000, p90: quantile(b, 0.9) / 1000, mean: mean)
+        }
     }
 
-    static func quantile(_ sorted: [Int64], _ q: Double) -> Double {
-        let h = Double(sorted.count - 1) * q
+    /// Linear interpolation between the values of ranks ⌊h⌋ and ⌊h⌋ + 1, h = (n − 1)·q (numpy's default).
+    static func quantile(_ b: UnsafeMutableBufferPointer<Int64>, _ q: Double) -> Double {
+        let h = Double(b.count - 1) * q
         let lo = Int(h.rounded(.down))
-        let hi = min(lo + 1, sorted.count - 1)
-        return Double(sorted[lo]) + (h - Double(lo)) * Double(sorted[hi] - sorted[lo])
+        let low = select(b, lo)
+        guard lo + 1 < b.count, h > Double(lo) else { return Double(low) }
+        // After selection everything right of `lo` is ≥ it: the next rank is their minimum.
+        var next = Int64.max
+        for i in (lo + 1)..<b.count where b[i] < next { next = b[i] }
+        return Double(low) + (h - Double(lo)) * Double(next - low)
+    }
+
+    /// Quickselect (median-of-three pivots): puts the value of rank `k` at index k, smaller ones left, larger right.
+    static func select(_ b: UnsafeMutableBufferPointer<Int64>, _ k: Int) -> Int64 {
+        var lo = 0
+        var hi = b.count - 1
+        while hi > lo {
+            let mid = lo + (hi - lo) / 2
+            if b[mid] < b[lo] { b.swapAt(mid, lo) }
+            if b[hi] < b[lo] { b.swapAt(hi, lo) }
+            if b[hi] < b[mid] { b.swapAt(hi, mid) }
+            let pivot = b[mid]
+            var i = lo
+            var j = hi
+            while i <= j {
+                while b[i] < pivot { i += 1 }
+                while b[j] > pivot { j -= 1 }
+                if i <= j {
+                    b.swapAt(i, j)
+                    i += 1
+                    j -= 1
+                }
+            }
+            if k <= j { hi = j } else if k >= i { lo = i } else { return b[k] }
+        }
+        return b[k]
     }
 }
 
