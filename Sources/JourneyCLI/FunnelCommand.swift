@@ -24,14 +24,25 @@ struct FunnelRunCommand: ParsableCommand {
     @OptionGroup var storeOptions: StoreOptions
     @OptionGroup var funnel: FunnelArguments
     @OptionGroup var query: FunnelQueryArguments
+    @Option(name: .customLong("definition"), help: "A funnel definition file (schemas/funnel.schema.json) instead of --steps.")
+    var definitionFile: String?
 
     func run() throws {
-        let definition = try funnel.definition()
-        let options = try query.options(steps: definition.steps.count)
+        let definition = try asUsageError { try definitionFile.map { try loadDefinition($0) } ?? funnel.definition() }
+        let options = try asUsageError { try query.options(steps: definition.steps.count) }
         let store = try storeOptions.open(.readOnly)
         let start = DispatchTime.now().uptimeNanoseconds
         let result = try store.funnel(definition, options: options)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         FunnelOutput.print(result, definition: definition, format: query.format, seconds: seconds)
+    }
+}
+
+/// Bad definitions and options are usage errors (exit 64), with the message saying what is wrong and where.
+func asUsageError<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let e as QueryError {
+        throw ValidationError(e.description)
     }
 }
