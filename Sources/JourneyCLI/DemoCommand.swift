@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dispatch
 import Foundation
 import Journey
 
@@ -53,7 +54,25 @@ struct DemoCommand: ParsableCommand {
             }
         }
         print("\n   \(try store.personCount()) persons after identity stitching")
+        try showFunnel(store, storePath: storePath)
         store.close()
         print("\nTry: journey --store \(storePath) status | export | rejected | persons | profile ID | timeline ID | verify")
+        print("     journey --store \(storePath) funnel --steps \"Product Viewed,Order Completed\" --breakdown channel")
+    }
+
+    /// The checkout funnel and its abandoned checkouts: who dropped off, and what they did and said last.
+    private func showFunnel(_ store: JourneyStore, storePath: String) throws {
+        let steps = ["Product Viewed", "Product Added", "Checkout Started", "Order Completed"]
+        print("\n== journey --store \(storePath) funnel --steps \"\(steps.joined(separator: ","))\" --window 7d")
+        let definition = try FunnelDefinition(steps: steps.map { FunnelStep(events: [$0]) })
+        let start = DispatchTime.now().uptimeNanoseconds
+        let result = try store.funnel(definition)
+        FunnelOutput.print(result, definition: definition, format: .table, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        print("\n== journey --store \(storePath) abandoned --steps \"\(steps.joined(separator: ","))\" --at-step 3 --limit 5")
+        for p in try store.abandoned(definition, atStep: 3, limit: 5) {
+            let nps = p.npsScore.map { ", NPS \(Int($0)) (\(npsCategory($0)))" } ?? ""
+            let tickets = p.ticketsSince > 0 ? ", \(p.ticketsSince) ticket(s) since" + (p.lastTicketTopic.map { " (\($0))" } ?? "") : ""
+            print("   \(p.displayId): checkout \(shortTime(p.reachedAt)); last \(p.lastEvent) (\(p.lastChannel ?? "-")) \(shortTime(p.lastTime))\(nps)\(tickets)")
+        }
     }
 }

@@ -15,7 +15,8 @@ public struct FieldPath: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { root == .extras ? components.joined(separator: ".") : "\(root)" }
 
-    init(extras components: [String]) {
+    /// A path into the extra fields from known-good components (no parsing).
+    public init(extras components: [String]) {
         root = .extras
         self.components = components
     }
