@@ -53,6 +53,7 @@ struct OrderedJSON {
         switch value {
         case nil: return "null"
         case let v as OrderedJSON: return v.string
+        case let v as RawJSON: return v.text
         case let v as String: return quote(v)
         case let v as Bool: return v ? "true" : "false"
         case let v as Int: return String(v)
@@ -68,6 +69,11 @@ struct OrderedJSON {
         default: return quote("\(value!)")
         }
     }
+}
+
+/// JSON text put into the output as is: exact numbers, nested values already encoded.
+struct RawJSON {
+    var text: String
 }
 
 /// Writes to standard error (progress, warnings) without buffering.

@@ -9,6 +9,7 @@ struct TimelineCommand: ParsableCommand {
         discussion: "ID is any of the person's ids. Exits 1 when no person has it.")
 
     @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var timeTravel: TimeTravelOptions
     @Argument(help: "A userId or anonymousId of the person.") var id: String
     @Option(help: "At most this many events.") var limit: Int?
     @Flag(help: "Newest events first.") var newestFirst = false
@@ -19,9 +20,13 @@ struct TimelineCommand: ParsableCommand {
     }
 
     func run() throws {
-        let store = try storeOptions.open(.readOnly)
-        guard let entries = try store.timeline(for: id, limit: limit ?? .max, newestFirst: newestFirst) else {
-            printError("no person with id \(id)")
+        let store = try timeTravel.open(storeOptions)
+        defer { store.close() }
+        guard let entries = try store.timeline(
+            for: id, limit: limit ?? .max, newestFirst: newestFirst, asOf: try timeTravel.asOfMillis(),
+            asOfPosition: timeTravel.asOfPosition)
+        else {
+            printError("no person with id \(id)" + ((try? timeTravel.label()).flatMap { $0.map { " (as of \($0))" } } ?? ""))
             throw ExitCode.failure
         }
         func object(_ e: TimelineEntry) -> OrderedJSON {

@@ -68,7 +68,8 @@ struct RecordJSON {
         }
     }
 
-    private func writeValue(_ r: inout ByteReader, into out: inout ByteWriter) -> Bool {
+    /// One tagged value as JSON (profiles render nested trait values with it too).
+    func writeValue(_ r: inout ByteReader, into out: inout ByteWriter) -> Bool {
         guard let tag = r.byte() else { return false }
         switch tag {
         case ValueTag.null: out.append("null")

@@ -52,32 +52,46 @@ public struct ProjectionVerification: Sendable, Equatable {
 }
 
 extension JourneyStore {
-    /// The live person databases; nil for a read-only store written before projections existed.
+    /// The live person databases (`PersonSets`); nil for a read-only store written before projections existed.
     func personDatabases() throws -> PersonDatabases? {
-        try PersonDatabaseRegistry.shared.databases(for: env, create: false)
+        let sets = try PersonSets.open(env)
+        return try env.read { txn in try PersonSets.live(txn, log: log, in: sets) }
+    }
+
+    /// Runs `body` in one snapshot with the person databases as of `asOfPosition` (nil: live, resolved inside the
+    /// snapshot); nil when the store has no projections.
+    func readPersons<R>(
+        asOfPosition: UInt64? = nil, _ body: (borrowing ReadTransaction, PersonDatabases) throws -> R
+    ) throws -> R? {
+        if asOfPosition != nil {
+            return try withPersonView(asOfPosition: asOfPosition) { dbs in try env.read { txn in try body(txn, dbs) } }
+        }
+        let sets = try PersonSets.open(env)
+        return try env.read { txn -> R? in
+            guard let dbs = try PersonSets.live(txn, log: log, in: sets) else { return nil }
+            return try body(txn, dbs)
+        }
     }
 
     // MARK: Persons
 
     /// The person with this identifier (a userId or an anonymous id, userId first), or nil.
     public func person(for id: String) throws -> PersonSummary? {
-        guard let dbs = try personDatabases() else { return nil }
-        return try env.read { txn in
+        try readPersons { txn, dbs in
             guard let number = try Self.personNumber(txn, dbs, id: id) else { return nil }
             return try Self.summary(txn, dbs, number: number)
-        }
+        } ?? nil
     }
 
     /// The person with this number, or nil (never existed, or merged into another).
     public func person(number: UInt32) throws -> PersonSummary? {
-        guard let dbs = try personDatabases() else { return nil }
-        return try env.read { txn in try Self.summary(txn, dbs, number: number) }
+        try readPersons { txn, dbs in try Self.summary(txn, dbs, number: number) } ?? nil
     }
 
     /// Persons in number order (first seen in the log first), from after `after`, at most `limit`.
     public func persons(limit: Int = 100, after: UInt32 = 0) throws -> [PersonSummary] {
-        guard let dbs = try personDatabases(), limit > 0 else { return [] }
-        return try env.read { txn in
+        guard limit > 0 else { return [] }
+        return try readPersons { txn, dbs in
             try txn.withCursor(dbs.persons) { c in
                 var out: [PersonSummary] = []
                 var entry = try c.seek(UInt64(after) + 1)
@@ -91,30 +105,35 @@ extension JourneyStore {
                 }
                 return out
             }
-        }
+        } ?? []
     }
 
-    /// The number of persons.
-    public func personCount() throws -> Int {
-        guard let dbs = try personDatabases() else { return 0 }
-        return try env.read { txn in try txn.statistics(dbs.persons).entries }
+    /// The number of persons (as of a log position: those the log had made by then).
+    public func personCount(asOfPosition: UInt64? = nil) throws -> Int {
+        try readPersons(asOfPosition: asOfPosition) { txn, dbs in try txn.statistics(dbs.persons).entries } ?? 0
     }
 
     /// A person's events ordered by (event time, log position); nil when no person has this id.
-    public func timeline(for id: String, limit: Int = .max, newestFirst: Bool = false) throws -> [TimelineEntry]? {
-        guard let dbs = try personDatabases() else { return nil }
+    /// With `asOf`, only events with event time ≤ it (identity as known now); with `asOfPosition`, the person
+    /// and events as the log stood at that position (identity too: `withPersonView`). Nil also when the person had
+    /// no event by then.
+    public func timeline(
+        for id: String, limit: Int = .max, newestFirst: Bool = false, asOf: Int64? = nil, asOfPosition: UInt64? = nil
+    ) throws -> [TimelineEntry]? {
         try refreshSymbols()
-        let packed: [PackedEntry]? = try env.read { txn in
+        let packed: [PackedEntry]? = try readPersons(asOfPosition: asOfPosition) { txn, dbs -> [PackedEntry]? in
             guard let number = try Self.personNumber(txn, dbs, id: id) else { return nil }
-            return try txn.withValue(dbs.timelines, key: UInt64(number)) { v -> [PackedEntry] in
-                let n = v.count / TimelineLayout.entrySize
+            return try txn.withValue(dbs.timelines, key: UInt64(number)) { v -> [PackedEntry]? in
+                let t = Timeline(v, asOf: asOf)
+                if t.count == 0 && asOf != nil { return nil }
+                let n = t.count
                 let count = min(n, max(0, limit))
                 var out: [PackedEntry] = []
                 out.reserveCapacity(count)
-                for i in 0..<count { out.append(PackedEntry(v, at: newestFirst ? n - 1 - i : i)) }
+                for i in 0..<count { out.append(t[newestFirst ? n - 1 - i : i]) }
                 return out
             } ?? []
-        }
+        } ?? nil
         guard let packed else { return nil }
         var names: [UInt32: String] = [:]
         func string(_ id: UInt32) -> String {
@@ -132,8 +151,7 @@ extension JourneyStore {
 
     /// Version, checkpoint and lag of each projection (empty for a read-only store without projections).
     public func projectionStatus() throws -> [ProjectionStatus] {
-        guard let dbs = try personDatabases() else { return [] }
-        return try env.read { txn in
+        try readPersons { txn, dbs in
             let last = try log.lastPosition(txn)
             var out: [ProjectionStatus] = []
             for name: StaticString in [IdentityProjection.name, TimelineProjection.name] {
@@ -144,13 +162,12 @@ extension JourneyStore {
                     lag: last > checkpoint ? last - checkpoint : 0))
             }
             return out
-        }
+        } ?? []
     }
 
     /// Digests of the live projections' state, from one snapshot.
     public func projectionDigests() throws -> [ProjectionDigest] {
-        guard let dbs = try personDatabases() else { return [] }
-        return try env.read { txn in try StateDigest.digests(txn, dbs) }
+        try readPersons { txn, dbs in try StateDigest.digests(txn, dbs) } ?? []
     }
 
     /// Rebuilds every projection from the log into a scratch copy, up to the live checkpoint, and compares digests.
@@ -158,14 +175,15 @@ extension JourneyStore {
     public func verifyProjections(progress: ((_ done: UInt64, _ total: UInt64) -> Void)? = nil) throws
         -> [ProjectionVerification]
     {
-        guard !env.readOnly, let live = try personDatabases() else {
-            throw StoreError("verify needs the store opened for writing")
+        guard !env.readOnly else { throw StoreError("verify needs the store opened for writing") }
+        // One verify at a time per process: they share the scratch set.
+        ScratchPrefixes.shared.take(env, PersonSets.verify)
+        defer { ScratchPrefixes.shared.give(env, PersonSets.verify) }
+        guard let liveDigests = try readPersons({ txn, dbs in try StateDigest.digests(txn, dbs) }) else {
+            throw StoreError("the store at \(path) has no person projections")
         }
-        let liveDigests = try env.read { txn in try StateDigest.digests(txn, live) }
         let through = liveDigests.map(\.checkpoint).min() ?? 0
-        guard let scratch = try PersonDatabaseRegistry.shared.databases(for: env, prefix: "verify.", create: true) else {
-            throw StoreError("cannot open scratch databases")
-        }
+        let scratch = try scratchDatabases(PersonSets.verify)
         defer { try? env.write { txn in try scratch.clearAll(&txn) } }
         let start = DispatchTime.now().uptimeNanoseconds
         try PersonProjections.rebuild(into: scratch, log: log, through: through) { progress?($0, through) }

@@ -13,7 +13,9 @@ final class PersonProjections: AppendObserver {
     /// (bounded: about 60 MB of memory and some 100 MB of dirty pages per transaction).
     static let chunk: UInt64 = 1 << 20
 
-    let databases: PersonDatabases?
+    /// Both sets (`PersonSets`), opened before the writer thread starts: the writer never opens a database.
+    let primary: PersonDatabases?
+    let alternate: PersonDatabases?
     let openError: (any Error)?
     /// The identity batch, reused by every transaction (only the writer thread applies; the lock is uncontended).
     private let scratch = Mutex(IdentityBatch())
@@ -21,22 +23,38 @@ final class PersonProjections: AppendObserver {
     /// Never throws (the store's initializer must not fail after taking the writer lock): a failure to open is
     /// reported by the first append; a failure to catch up is retried by it.
     init(log: EventLog) {
-        var dbs: PersonDatabases? = nil
+        var sets: (PersonDatabases, PersonDatabases)? = nil
         var failure: (any Error)? = nil
         do {
-            dbs = try PersonDatabaseRegistry.shared.databases(for: log.env, create: true)
-            if let dbs { try Self.prepare(dbs, log: log) }
+            let registry = PersonDatabaseRegistry.shared
+            if let p = try registry.databases(for: log.env, prefix: PersonSets.primary, create: true),
+                let a = try registry.databases(for: log.env, prefix: PersonSets.alternate, create: true)
+            {
+                sets = (p, a)
+                let live = try log.env.read { txn in try PersonSets.livePrefix(txn, log: log) }
+                let (current, other) = live == PersonSets.primary ? (p, a) : (a, p)
+                try Self.discardUnfinishedRebuild(other, log: log)
+                try Self.prepare(current, log: log)
+            }
         } catch {
             failure = error
         }
-        databases = dbs
+        primary = sets?.0
+        alternate = sets?.1
         openError = failure
     }
 
-    func apply(_ txn: inout WriteTransaction, log: EventLog, first: UInt64, last: UInt64) throws {
-        guard let dbs = databases else {
+    /// The live set as of `txn` (the writer reads the pointer in its own transaction, so a rebuild's switch,
+    /// committed in a transaction of its own, is seen by the very next append).
+    func live<T: TransactionReading & ~Copyable>(_ txn: borrowing T, log: EventLog) throws -> PersonDatabases {
+        guard let primary, let alternate else {
             throw StoreError("the person projections could not be opened: \(openError.map { "\($0)" } ?? "unknown error")")
         }
+        return try PersonSets.livePrefix(txn, log: log) == PersonSets.primary ? primary : alternate
+    }
+
+    func apply(_ txn: inout WriteTransaction, log: EventLog, first: UInt64, last: UInt64) throws {
+        let dbs = try live(txn, log: log)
         // Normally checkpoint == first − 1; after a failed catch-up at open, the gap is applied here too.
         var from = try Self.checkpoint(txn, dbs) + 1
         while from <= last {
@@ -44,6 +62,13 @@ final class PersonProjections: AppendObserver {
             try scratch.withLock { batch in try Self.apply(&txn, dbs, log: log, from: from, to: to, batch: &batch) }
             from = to + 1
         }
+    }
+
+    /// A set that is not live but holds state was left by a rebuild that did not finish (killed), or is the set a
+    /// finished one switched away from: it is cleared, so the file's pages are reused.
+    static func discardUnfinishedRebuild(_ dbs: PersonDatabases, log: EventLog) throws {
+        guard try !log.env.read({ txn in try PersonSets.isEmpty(txn, dbs) }) else { return }
+        try log.env.write { txn in try dbs.clearAll(&txn) }
     }
 
     func committed() {}
@@ -101,10 +126,11 @@ final class PersonProjections: AppendObserver {
 
     /// Applies the log from the checkpoint through `through`, one transaction per chunk.
     static func catchUp(
-        _ dbs: PersonDatabases, log: EventLog, through: UInt64, progress: ((UInt64) -> Void)? = nil
+        _ dbs: PersonDatabases, log: EventLog, through: UInt64, chunk: UInt64 = chunk,
+        progress: ((UInt64) -> Void)? = nil
     ) throws {
         if try log.env.read({ txn in try checkpoint(txn, dbs) }) >= through { return }
-        var batch = IdentityBatch(expectedEvents: Int(chunk))
+        var batch = IdentityBatch(expectedEvents: Int(min(chunk, through)))
         while true {
             let done = try log.env.write { txn -> UInt64 in
                 let from = try checkpoint(txn, dbs) + 1
@@ -120,9 +146,10 @@ final class PersonProjections: AppendObserver {
 
     /// Builds the projections from position 1 through `through` into `dbs` (a scratch copy), from nothing.
     static func rebuild(
-        into dbs: PersonDatabases, log: EventLog, through: UInt64, progress: ((UInt64) -> Void)? = nil
+        into dbs: PersonDatabases, log: EventLog, through: UInt64, chunk: UInt64 = chunk,
+        progress: ((UInt64) -> Void)? = nil
     ) throws {
         try log.env.write { txn in try dbs.clearAll(&txn) }
-        try catchUp(dbs, log: log, through: through, progress: progress)
+        try catchUp(dbs, log: log, through: through, chunk: chunk, progress: progress)
     }
 }
