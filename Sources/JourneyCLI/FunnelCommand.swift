@@ -7,7 +7,7 @@ struct FunnelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "funnel",
         abstract: "Funnels: persons per step, conversion, drop-off and time to convert (ClickHouse windowFunnel semantics).",
-        subcommands: [FunnelRunCommand.self],
+        subcommands: [FunnelRunCommand.self, FunnelDefineCommand.self, FunnelListCommand.self, FunnelShowCommand.self],
         defaultSubcommand: FunnelRunCommand.self)
 }
 
@@ -44,5 +44,67 @@ func asUsageError<T>(_ body: () throws -> T) throws -> T {
         return try body()
     } catch let e as QueryError {
         throw ValidationError(e.description)
+    }
+}
+
+/// `journey funnel define FILE`: saves a definition under its name.
+struct FunnelDefineCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "define", abstract: "Save a funnel definition file (schemas/funnel.schema.json) under its name.")
+
+    @OptionGroup var storeOptions: StoreOptions
+    @Argument(help: "The definition file; it must have a \"name\".") var file: String
+
+    func run() throws {
+        let definition = try asUsageError { try loadDefinition(file) }
+        guard let name = definition.name else { throw ValidationError("\(file): name: a saved funnel needs a name") }
+        let store = try storeOptions.open(.readWrite)
+        defer { store.close() }
+        let replaced = try store.savedFunnel(named: name) != nil
+        try store.saveFunnel(definition)
+        print("\(replaced ? "replaced" : "saved") funnel \"\(name)\": \(definition.steps.map(\.label).joined(separator: " → ")) (\(definition.mode.rawValue), window \(DurationText.format(definition.windowMillis)))")
+    }
+}
+
+/// `journey funnel list`.
+struct FunnelListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List the saved funnels.")
+
+    @OptionGroup var storeOptions: StoreOptions
+    @Option(help: "table or json.") var format: OutputFormat = .table
+
+    func run() throws {
+        let store = try storeOptions.open(.readOnly)
+        let funnels = try store.savedFunnels()
+        switch format {
+        case .json, .ndjson: print("[" + funnels.map(\.json).joined(separator: ",") + "]")
+        default:
+            if funnels.isEmpty { print("no saved funnels (journey funnel define FILE)") }
+            for f in funnels {
+                print("\(f.name ?? "")  \(f.steps.map(\.label).joined(separator: " → "))  (\(f.mode.rawValue), window \(DurationText.format(f.windowMillis))\(f.breakdown.map { ", by \($0)" } ?? ""))")
+            }
+        }
+    }
+}
+
+/// `journey funnel show NAME`: a saved funnel, with the query options of ad-hoc funnels.
+struct FunnelShowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show", abstract: "Compute a saved funnel (same results as the ad-hoc query of its definition).")
+
+    @OptionGroup var storeOptions: StoreOptions
+    @Argument(help: "The saved funnel's name.") var name: String
+    @OptionGroup var query: FunnelQueryArguments
+
+    func run() throws {
+        let store = try storeOptions.open(.readOnly)
+        guard let definition = try store.savedFunnel(named: name) else {
+            printError("Error: no saved funnel named \"\(name)\" (journey funnel list)")
+            throw ExitCode.failure
+        }
+        let options = try asUsageError { try query.options(steps: definition.steps.count) }
+        let start = DispatchTime.now().uptimeNanoseconds
+        let result = try store.funnel(definition, options: options)
+        FunnelOutput.print(result, definition: definition, format: query.format, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
     }
 }

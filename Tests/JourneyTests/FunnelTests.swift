@@ -215,4 +215,47 @@ struct FunnelTests {
             #expect(badStep.exitCode != 0 && badStep.stderr.contains("9"), "\(badStep)")
         }
     }
+
+    @Test("funnel define/list/show: a saved definition gives what the ad-hoc query gives; invalid files are refused with the path")
+    func savedFunnels() async throws {
+        let golden = try await GoldenStore.shared.path()
+        try await withSandbox { s in
+            let store = s.path("store")
+            try FileManager.default.copyItem(atPath: golden, toPath: store)
+            let example = Golden.directory.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent("schemas/examples/checkout-funnel.json").path
+            let define = try await s.run(["funnel", "define", "--store", store, example])
+            #expect(define.exitCode == 0 && define.stdout.contains("checkout"), "\(define)")
+            let list = try await s.run(["funnel", "list", "--store", store, "--format", "json"])
+            #expect(list.stdout.contains("\"name\":\"checkout\""), "\(list)")
+            let shown = try await s.run(["funnel", "show", "checkout", "--store", store, "--format", "json"])
+            let adhoc = try await s.run(["funnel", "--store", store, "--definition", example, "--format", "json"])
+            func strip(_ j: [String: Any]) -> String {
+                var j = j
+                j["seconds"] = nil
+                return String(decoding: (try? JSONSerialization.data(withJSONObject: j, options: [.sortedKeys])) ?? Data(), as: UTF8.self)
+            }
+            #expect(strip(try shown.jsonObject()) == strip(try adhoc.jsonObject()))
+            #expect((try shown.jsonObject()["breakdown"] as? [Any])?.isEmpty == false)
+
+            let bad = s.path("bad.json")
+            try Data(#"{"name":"x","steps":["A",{"event":"B","where":[{"field":"price","op":"~","value":1}]}]}"#.utf8)
+                .write(to: URL(fileURLWithPath: bad))
+            let refused = try await s.run(["funnel", "define", "--store", store, bad])
+            #expect(refused.exitCode == 64, "\(refused)")
+            #expect(refused.stderr.contains("steps[1].where[0].op"), "\(refused.stderr)")
+            let missing = try await s.run(["funnel", "show", "nope", "--store", store])
+            #expect(missing.exitCode == 1 && missing.stderr.contains("nope"))
+        }
+    }
+
+    @Test("a definition written back as JSON loads to the same definition")
+    func definitionRoundTrip() throws {
+        let d = try FunnelDefinition(
+            name: "t", steps: [FunnelStep(events: ["A", "B"], filters: [try FieldFilter.parse("plan in pro,team")]), FunnelStep(events: ["C"], label: "Bought")],
+            mode: .strict, windowMillis: 7_200_000,
+            exclusions: [FunnelExclusion(events: ["X"], filters: [try FieldFilter.parse("price >= 10")], fromStep: 1, toStep: 2)],
+            breakdown: try FunnelBreakdown.parse("property:utm_source"), attribution: .step(2))
+        #expect(try FunnelDefinition.load(json: Array(d.json.utf8)) == d)
+    }
 }
