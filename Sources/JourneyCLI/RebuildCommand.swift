@@ -17,6 +17,7 @@ struct RebuildCommand: ParsableCommand {
     @Argument(help: "Projections to rebuild: identity, timeline (default: all).") var names: [String] = []
     @Option(help: "table or json") var format: OutputFormat = .table
     @Flag(help: "No progress bar.") var quiet = false
+    @Option(help: .hidden) var chunk: UInt64?
 
     func validate() throws {
         for n in names where !JourneyStore.projectionNames.contains(n) {
@@ -29,7 +30,7 @@ struct RebuildCommand: ParsableCommand {
         let store = try storeOptions.open(.readWrite)
         defer { store.close() }
         let bar = RebuildProgressBar(enabled: !quiet && isTerminal(2))
-        let report = try store.rebuildProjections(names) { done, total in bar.draw(done: done, total: total) }
+        let report = try store.rebuildProjections(names, chunk: chunk) { done, total in bar.draw(done: done, total: total) }
         bar.finish()
         switch format {
         case .json, .ndjson:

@@ -32,16 +32,13 @@ extension JourneyStore {
     /// for writing, or by the next rebuild.
     ///
     /// - Parameter names: projections to rebuild (empty: all); both are rebuilt whichever is named.
+    /// - Parameter chunk: log positions per transaction (default about a million; smaller means shorter pauses
+    ///   for appenders and more commits).
     /// - Parameter progress: the position reached and the position being rebuilt to, after each chunk.
     public func rebuildProjections(
-        _ names: [String] = [], progress: ((_ done: UInt64, _ total: UInt64) -> Void)? = nil
+        _ names: [String] = [], chunk: UInt64? = nil, progress: ((_ done: UInt64, _ total: UInt64) -> Void)? = nil
     ) throws -> RebuildReport {
-        try rebuildProjections(names, chunk: PersonProjections.chunk, progress: progress)
-    }
-
-    func rebuildProjections(
-        _ names: [String], chunk: UInt64, progress: ((_ done: UInt64, _ total: UInt64) -> Void)?
-    ) throws -> RebuildReport {
+        let chunk = max(1, chunk ?? PersonProjections.chunk)
         for name in names where !Self.projectionNames.contains(name) {
             throw StoreError(
                 "rebuild: there is no projection named \"\(name)\" (projections: \(Self.projectionNames.joined(separator: ", ")))")
