@@ -92,7 +92,7 @@ public final class JourneyStore: Sendable {
             throw error
         }
         lockFD = fd
-        writer = writable ? LogWriter(log: log, symbols: symbols, observers: [PersonProjections(log: log)]) : nil
+        writer = writable ? LogWriter(log: log, symbols: symbols, observers: [PersonProjections(log: log), SavedFunnelProjection(log: log, symbols: symbols)]) : nil
     }
 
     deinit {

@@ -104,7 +104,9 @@ struct FunnelShowCommand: ParsableCommand {
         }
         let options = try asUsageError { try query.options(steps: definition.steps.count) }
         let start = DispatchTime.now().uptimeNanoseconds
-        let result = try store.funnel(definition, options: options)
+        // The projection answers the definition's own view; breakdowns and query options scan the journeys.
+        let fromProjection = definition.breakdown == nil && options == FunnelOptions()
+        let result = try (fromProjection ? store.savedFunnelResult(named: name) : nil) ?? store.funnel(definition, options: options)
         FunnelOutput.print(result, definition: definition, format: query.format, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
     }
 }

@@ -227,7 +227,7 @@ struct FunnelScanState {
     }
 
     /// Fills `hits` from a timeline; false when no step-1 event is in view (nothing to evaluate).
-    mutating func collectHits(_ t: Timeline, _ txn: borrowing ReadTransaction, scan: TimelineScan) throws -> Bool {
+    mutating func collectHits<T: TransactionReading & ~Copyable>(_ t: Timeline, _ txn: borrowing T, scan: TimelineScan) throws -> Bool {
         var hits = self.hits
         self.hits = []
         defer { self.hits = hits }
@@ -277,7 +277,7 @@ struct FunnelScanState {
     }
 
     /// Drops the steps and exclusions whose property filters the record fails.
-    private func filter(_ m: UInt32, _ x: UInt32, position: UInt64, _ txn: borrowing ReadTransaction, scan: TimelineScan)
+    private func filter<T: TransactionReading & ~Copyable>(_ m: UInt32, _ x: UInt32, position: UInt64, _ txn: borrowing T, scan: TimelineScan)
         throws -> (UInt32, UInt32)
     {
         let symbols = scan.symbols
@@ -334,7 +334,7 @@ struct FunnelScanState {
     }
 
     /// The value of the attributed event of the best attempt.
-    private func breakdownKey(_ t: Timeline, _ txn: borrowing ReadTransaction, scan: TimelineScan) throws -> BreakdownKey {
+    func breakdownKey<T: TransactionReading & ~Copyable>(_ t: Timeline, _ txn: borrowing T, scan: TimelineScan) throws -> BreakdownKey {
         let entry: Int32
         switch compiled.definition.attribution {
         case .first: entry = outcome.entries[0]

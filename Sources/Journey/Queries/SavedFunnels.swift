@@ -1,36 +1,64 @@
 internal import LMDB
-internal import Synchronization
 
-/// Saved funnel definitions, kept in the store (`saved_funnels`: name → canonical definition JSON), so analysts and
-/// services share them by name. `show` evaluates a saved definition exactly as the ad-hoc query does.
+/// Saved funnels: named definitions kept in the store and maintained as a projection (`SavedFunnelProjection`):
+/// each person's best attempt and the aggregates are updated with every append, so `show` reads counts and exact
+/// time quantiles without scanning journeys.
 extension JourneyStore {
-    /// Stores (or replaces) a named definition. Needs a store opened for writing.
+    /// Stores (or replaces) a named definition and computes its state over every journey, in one transaction.
+    /// Needs a store opened for writing.
     public func saveFunnel(_ definition: FunnelDefinition) throws {
         try definition.validate()
         guard let name = definition.name else { throw QueryError("name: a saved funnel needs a name") }
-        guard !env.readOnly else { throw StoreError("saving a funnel needs the store opened for writing") }
-        guard let db = try SavedFunnelDatabase.shared.database(for: env, create: true) else { return }
-        let text = Array(definition.json.utf8)
+        guard !env.readOnly, let dbs = try SavedFunnelRegistry.shared.databases(for: env, create: true) else {
+            throw StoreError("saving a funnel needs the store opened for writing")
+        }
+        try refreshSymbols()
+        let sets = try PersonSets.open(env)
         try env.write { txn in
-            try Array(name.utf8).withUnsafeBytes { k in
-                try text.withUnsafeBytes { v in try txn.put(db, key: k, value: v) }
+            guard let persons = try PersonSets.live(txn, log: log, in: sets) else {
+                throw StoreError("the store has no person projections yet")
             }
+            try SavedFunnelStore.remove(&txn, dbs, name: name)
+            let id = try SavedFunnelStore.nextId(&txn, dbs)
+            let text = Array(definition.json.utf8)
+            try Array(name.utf8).withUnsafeBytes { k in try text.withUnsafeBytes { v in try txn.put(dbs.definitions, key: k, value: v) } }
+            let compiled = try CompiledFunnel(definition, options: FunnelOptions(), symbols: symbols)
+            let funnel = LoadedFunnel(id: id, name: name, definition: definition, compiled: compiled)
+            // Every person with a timeline, in number order.
+            var everyone: [UInt32] = []
+            try txn.withCursor(persons.timelines) { c in
+                var e = try c.first()
+                while let entry = e {
+                    everyone.append(UInt32(entry.integerKey))
+                    e = try c.next()
+                }
+            }
+            let checkpoint = try PersonProjections.checkpoint(txn, persons)
+            try SavedFunnelProjection.update(
+                &txn, dbs, funnel, persons: persons, log: log, symbols: symbols, touched: everyone, absorbed: [],
+                through: checkpoint)
+            try SavedFunnelStore.bumpGeneration(&txn, dbs)
         }
     }
 
-    /// Removes a saved funnel; false when there was none of that name.
+    /// Removes a saved funnel and its state; false when there was none of that name.
     @discardableResult
     public func deleteFunnel(named name: String) throws -> Bool {
-        guard !env.readOnly else { throw StoreError("deleting a funnel needs the store opened for writing") }
-        guard let db = try SavedFunnelDatabase.shared.database(for: env, create: true) else { return false }
-        return try env.write { txn in try Array(name.utf8).withUnsafeBytes { k in try txn.delete(db, key: k) } }
+        guard !env.readOnly, let dbs = try SavedFunnelRegistry.shared.databases(for: env, create: true) else {
+            throw StoreError("deleting a funnel needs the store opened for writing")
+        }
+        return try env.write { txn in
+            let removed = try SavedFunnelStore.remove(&txn, dbs, name: name)
+            if removed { try SavedFunnelStore.bumpGeneration(&txn, dbs) }
+            return removed
+        }
     }
 
     /// Every saved funnel, by name.
     public func savedFunnels() throws -> [FunnelDefinition] {
-        guard let db = try SavedFunnelDatabase.shared.database(for: env, create: !env.readOnly) else { return [] }
+        guard let dbs = try SavedFunnelRegistry.shared.databases(for: env, create: !env.readOnly) else { return [] }
         let stored: [(String, [UInt8])] = try env.read { txn in
-            try txn.withCursor(db) { c in
+            try txn.withCursor(dbs.definitions) { c in
                 var out: [(String, [UInt8])] = []
                 var e = try c.first()
                 while let entry = e {
@@ -45,37 +73,203 @@ extension JourneyStore {
 
     /// The saved funnel of this name, or nil.
     public func savedFunnel(named name: String) throws -> FunnelDefinition? {
-        guard let db = try SavedFunnelDatabase.shared.database(for: env, create: !env.readOnly) else { return nil }
+        guard let dbs = try SavedFunnelRegistry.shared.databases(for: env, create: !env.readOnly) else { return nil }
         let bytes: [UInt8]? = try env.read { txn in
-            try Array(name.utf8).withUnsafeBytes { k in try txn.withValue(db, key: k) { Array($0) } }
+            try Array(name.utf8).withUnsafeBytes { k in try txn.withValue(dbs.definitions, key: k) { Array($0) } }
         }
         return try bytes.map { try FunnelDefinition.load(json: $0, source: "saved funnel \(name)") }
     }
-}
 
-/// The `saved_funnels` database handle per environment, opened once (LMDB wants one open per name).
-final class SavedFunnelDatabase: Sendable {
-    static let shared = SavedFunnelDatabase()
-    private let handles = Mutex<[ObjectIdentifier: (env: WeakEnvironment, db: Database)]>([:])
-
-    func database(for env: Environment, create: Bool) throws -> Database? {
-        try handles.withLock { (h) throws -> Database? in
-            let key = ObjectIdentifier(env)
-            if let e = h[key], e.env.value === env { return e.db }
-            h = h.filter { $0.value.env.value != nil }
-            let db: Database
-            do {
-                db = try env.openDatabase("saved_funnels", create: create)
-            } catch let error as LMDBError where error == .notFound && !create {
-                return nil
-            }
-            h[key] = (WeakEnvironment(env), db)
-            return db
+    /// A saved funnel's result from its projection (no journey scan): persons per step, conversions, drop-off and
+    /// exact median / p90 / mean times. nil when there is no such funnel. Breakdowns and query options (ranges,
+    /// periods, histograms, time travel) are computed by `funnel(_:options:)` from the journeys instead.
+    public func savedFunnelResult(named name: String) throws -> FunnelResult? {
+        guard let dbs = try SavedFunnelRegistry.shared.databases(for: env, create: !env.readOnly) else { return nil }
+        guard let definition = try savedFunnel(named: name) else { return nil }
+        return try env.read { txn -> FunnelResult? in
+            guard let meta = try SavedFunnelStore.meta(txn, dbs, name: name) else { return nil }
+            return try SavedFunnelStore.result(txn, dbs, id: meta.id, definition: definition)
         }
+    }
+
+    public func savedFunnelResult(named name: String) async throws -> FunnelResult? {
+        try await offCooperativePool { try self.savedFunnelResult(named: name) }
     }
 }
 
-struct WeakEnvironment: @unchecked Sendable {
-    weak var value: Environment?
-    init(_ value: Environment) { self.value = value }
+/// Reads and writes of the saved-funnel databases.
+enum SavedFunnelStore {
+    static let generationKey: [UInt8] = [0] + Array("generation".utf8)
+    static let nextKey: [UInt8] = [0] + Array("next".utf8)
+
+    static func counter<T: TransactionReading & ~Copyable>(_ txn: borrowing T, _ dbs: SavedFunnelDatabases, _ key: [UInt8]) throws -> UInt64 {
+        try key.withUnsafeBytes { k in try txn.withValue(dbs.meta, key: k) { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) } } ?? 0
+    }
+
+    static func setCounter(_ txn: inout WriteTransaction, _ dbs: SavedFunnelDatabases, _ key: [UInt8], _ value: UInt64) throws {
+        var v = value.littleEndian
+        try key.withUnsafeBytes { k in try withUnsafeBytes(of: &v) { try txn.put(dbs.meta, key: k, value: $0) } }
+    }
+
+    static func generation<T: TransactionReading & ~Copyable>(_ txn: borrowing T, _ dbs: SavedFunnelDatabases) throws -> UInt64 {
+        try counter(txn, dbs, generationKey)
+    }
+
+    static func bumpGeneration(_ txn: inout WriteTransaction, _ dbs: SavedFunnelDatabases) throws {
+        try setCounter(&txn, dbs, generationKey, try generation(txn, dbs) + 1)
+    }
+
+    static func nextId(_ txn: inout WriteTransaction, _ dbs: SavedFunnelDatabases) throws -> UInt32 {
+        let id = try counter(txn, dbs, nextKey) + 1
+        try setCounter(&txn, dbs, nextKey, id)
+        return UInt32(truncatingIfNeeded: id)
+    }
+
+    /// (id, checkpoint) of a named funnel.
+    static func meta<T: TransactionReading & ~Copyable>(_ txn: borrowing T, _ dbs: SavedFunnelDatabases, name: String) throws
+        -> (id: UInt32, checkpoint: UInt64)?
+    {
+        try Array(name.utf8).withUnsafeBytes { k in
+            try txn.withValue(dbs.meta, key: k) { v -> (UInt32, UInt64)? in
+                guard v.count >= 16 else { return nil }
+                return (UInt32(littleEndian: v.loadUnaligned(as: UInt32.self)), UInt64(littleEndian: v.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+            } ?? nil
+        }
+    }
+
+    static func setCheckpoint(_ txn: inout WriteTransaction, _ dbs: SavedFunnelDatabases, name: String, id: UInt32, checkpoint: UInt64) throws {
+        var v = [UInt8](repeating: 0, count: 16)
+        v.withUnsafeMutableBytes { b in
+            b.storeBytes(of: id.littleEndian, toByteOffset: 0, as: UInt32.self)
+            b.storeBytes(of: checkpoint.littleEndian, toByteOffset: 8, as: UInt64.self)
+        }
+        try Array(name.utf8).withUnsafeBytes { k in try v.withUnsafeBytes { try txn.put(dbs.meta, key: k, value: $0) } }
+    }
+
+    /// Every saved funnel with its id, compiled against the current symbols.
+    static func load<T: TransactionReading & ~Copyable>(_ txn: borrowing T, _ dbs: SavedFunnelDatabases, symbols: SymbolTable) throws -> [LoadedFunnel] {
+        var stored: [(String, [UInt8])] = []
+        try txn.withCursor(dbs.definitions) { c in
+            var e = try c.first()
+            while let entry = e {
+                stored.append((String(decoding: entry.key, as: UTF8.self), Array(entry.value)))
+                e = try c.next()
+            }
+        }
+        return try stored.compactMap { name, bytes -> LoadedFunnel? in
+            guard let m = try meta(txn, dbs, name: name) else { return nil }
+            let d = try FunnelDefinition.load(json: bytes, source: "saved funnel \(name)")
+            return LoadedFunnel(id: m.id, name: name, definition: d, compiled: try CompiledFunnel(d, options: FunnelOptions(), symbols: symbols))
+        }
+    }
+
+    /// Deletes a funnel's definition, meta and state; false when it did not exist.
+    @discardableResult
+    static func remove(_ txn: inout WriteTransaction, _ dbs: SavedFunnelDatabases, name: String) throws -> Bool {
+        let m = try meta(txn, dbs, name: name)
+        let nameBytes = Array(name.utf8)
+        let hadDefinition = try nameBytes.withUnsafeBytes { k in try txn.delete(dbs.definitions, key: k) }
+        _ = try nameBytes.withUnsafeBytes { k in try txn.delete(dbs.meta, key: k) }
+        guard let id = m?.id else { return hadDefinition }
+        let prefix = FunnelKeys.prefix(id)
+        var keys: [[UInt8]] = []
+        try txn.withCursor(dbs.state) { c in
+            var e = try prefix.withUnsafeBytes { try c.seek($0) }
+            while let entry = e, entry.key.count >= 4, entry.key.prefix(4).elementsEqual(prefix) {
+                keys.append(Array(entry.key))
+                e = try c.next()
+            }
+        }
+        for k in keys { _ = try k.withUnsafeBytes { try txn.delete(dbs.state, key: $0) } }
+        return true
+    }
+
+    /// The funnel's result from its summary and duration counters.
+    static func result<T: TransactionReading & ~Copyable>(
+        _ txn: borrowing T, _ dbs: SavedFunnelDatabases, id: UInt32, definition: FunnelDefinition
+    ) throws -> FunnelResult {
+        let n = definition.steps.count
+        let summary = try FunnelKeys.summary(id).withUnsafeBytes { k in
+            try txn.withValue(dbs.state, key: k) { b -> [Int64] in
+                (0..<(b.count / 8)).map { Int64(littleEndian: b.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self)) }
+            }
+        } ?? []
+        let s = summary.count == 1 + 3 * n ? summary : [Int64](repeating: 0, count: 1 + 3 * n)
+        var counts = (0..<n).map { Int(s[1 + $0]) }
+        var steps: [FunnelStepResult] = []
+        for k in 0..<n {
+            let persons = counts[k]
+            let previous = k == 0 ? persons : counts[k - 1]
+            var fromPrevious: TimeStatistics? = nil
+            var fromStart: TimeStatistics? = nil
+            if k > 0 && persons > 0 {
+                fromPrevious = try statistics(txn, dbs, id: id, step: k, kind: 0, count: persons, sum: s[1 + n + k])
+                fromStart = try statistics(txn, dbs, id: id, step: k, kind: 1, count: persons, sum: s[1 + 2 * n + k])
+            }
+            steps.append(FunnelStepResult(
+                step: k + 1, name: definition.steps[k].label, persons: persons,
+                conversionFromPrevious: k == 0 ? (persons > 0 ? 1 : 0) : (previous == 0 ? 0 : Double(persons) / Double(previous)),
+                conversionFromStart: counts[0] == 0 ? 0 : Double(persons) / Double(counts[0]),
+                dropOff: k == 0 ? 0 : previous - persons, fromPrevious: fromPrevious, fromStart: fromStart))
+        }
+        counts.removeAll()
+        return FunnelResult(steps: steps, excludedPersons: Int(s[0]), unknownEvents: [])
+    }
+
+    /// Median, p90 (interpolated as `TimeStatistics.quantile`) and mean from the duration counters.
+    static func statistics<T: TransactionReading & ~Copyable>(
+        _ txn: borrowing T, _ dbs: SavedFunnelDatabases, id: UInt32, step: Int, kind: Int, count: Int, sum: Int64
+    ) throws -> TimeStatistics {
+        func quantile(_ q: Double) throws -> Double {
+            let h = Double(count - 1) * q
+            let lo = Int(h.rounded(.down))
+            let values = try valuesAtRanks(txn, dbs, id: id, step: step, kind: kind, ranks: [lo, min(lo + 1, count - 1)])
+            return Double(values[0]) + (h - Double(lo)) * Double(values[1] - values[0])
+        }
+        return TimeStatistics(median: try quantile(0.5) / 1000, p90: try quantile(0.9) / 1000, mean: Double(sum) / Double(count) / 1000)
+    }
+
+    /// The durations of ranks `ranks` (ascending, 0-based): coarse buckets first, then the fine values in one bucket.
+    static func valuesAtRanks<T: TransactionReading & ~Copyable>(
+        _ txn: borrowing T, _ dbs: SavedFunnelDatabases, id: UInt32, step: Int, kind: Int, ranks: [Int]
+    ) throws -> [Int64] {
+        var out: [Int64] = []
+        for rank in ranks {
+            let coarseStart = FunnelKeys.duration(id, tag: SavedFunnelDatabases.coarseTag, step: step, kind: kind, value: 0)
+            let groupPrefix = coarseStart.prefix(7)
+            var before: Int64 = 0
+            var bucket: UInt64? = nil
+            try txn.withCursor(dbs.state) { c in
+                var e = try coarseStart.withUnsafeBytes { try c.seek($0) }
+                while let entry = e, entry.key.count == 15, entry.key.prefix(7).elementsEqual(groupPrefix) {
+                    let n = Int64(littleEndian: entry.value.loadUnaligned(as: Int64.self))
+                    if before + n > Int64(rank) {
+                        bucket = UInt64(bigEndian: entry.key.loadUnaligned(fromByteOffset: 7, as: UInt64.self))
+                        return
+                    }
+                    before += n
+                    e = try c.next()
+                }
+            }
+            guard let bucket else { throw StoreError("saved funnel \(id): duration counters are short of rank \(rank)") }
+            let fineStart = FunnelKeys.duration(id, tag: SavedFunnelDatabases.fineTag, step: step, kind: kind, value: bucket << SavedFunnelDatabases.bucketShift)
+            let finePrefix = fineStart.prefix(7)
+            var value: Int64? = nil
+            try txn.withCursor(dbs.state) { c in
+                var e = try fineStart.withUnsafeBytes { try c.seek($0) }
+                while let entry = e, entry.key.count == 15, entry.key.prefix(7).elementsEqual(finePrefix) {
+                    let n = Int64(littleEndian: entry.value.loadUnaligned(as: Int64.self))
+                    if before + n > Int64(rank) {
+                        value = Int64(bitPattern: UInt64(bigEndian: entry.key.loadUnaligned(fromByteOffset: 7, as: UInt64.self)))
+                        return
+                    }
+                    before += n
+                    e = try c.next()
+                }
+            }
+            guard let value else { throw StoreError("saved funnel \(id): fine and coarse duration counters disagree") }
+            out.append(value)
+        }
+        return out
+    }
 }

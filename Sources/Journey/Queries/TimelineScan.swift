@@ -102,7 +102,9 @@ struct TimelineScan {
 
     /// The record at `position`, read in place inside `txn`.
     @inline(__always)
-    func record<R>(at position: UInt64, _ txn: borrowing ReadTransaction, _ body: (RecordView) throws -> R) throws -> R? {
+    func record<R, T: TransactionReading & ~Copyable>(
+        at position: UInt64, _ txn: borrowing T, _ body: (RecordView) throws -> R
+    ) throws -> R? {
         try txn.withValue(log.events, key: position) { bytes -> R? in
             guard let view = RecordView(bytes) else { return nil }
             return try body(view)

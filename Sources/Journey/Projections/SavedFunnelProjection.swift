@@ -1,0 +1,351 @@
+internal import LMDB
+internal import Synchronization
+
+/// The saved funnels' databases. Global to the store, not per person set: a rebuilt person set has the same person
+/// numbers and timelines (identity is deterministic), so funnel state stays valid across `journey rebuild`.
+///
+/// | database | key | value |
+/// |---|---|---|
+/// | `saved_funnels` | funnel name (UTF-8) | the definition's canonical JSON |
+/// | `funnel_meta` | funnel name | funnel id UInt32 LE, 4 zero bytes, checkpoint UInt64 LE; `\0generation` → UInt64 (bumped by define/delete), `\0next` → next id |
+/// | `funnel_state` | id UInt32 BE + tag byte + … (below) | |
+///
+/// `funnel_state` keys: tag 0 = the funnel's summary (Int64 LE: excluded persons, then per step persons, then per
+/// step the sums of ms from the previous step and from step 1); tag 1 + step + kind (0 from previous, 1 from start)
+/// + duration ms UInt64 BE → number of persons with that duration; tag 2 + step + kind + (duration >> 16) BE → the
+/// same counted per 65.5-second bucket (so a quantile reads at most a bucket's worth of fine entries); tag 3 +
+/// person UInt32 BE → that person's best attempt: reached UInt8, excluded UInt8, then the step times Int64 LE.
+struct SavedFunnelDatabases: Sendable {
+    let definitions: Database
+    let meta: Database
+    let state: Database
+
+    static let summaryTag: UInt8 = 0
+    static let fineTag: UInt8 = 1
+    static let coarseTag: UInt8 = 2
+    static let personTag: UInt8 = 3
+    static let bucketShift: UInt64 = 16
+}
+
+/// One handle set per environment (LMDB wants each name opened once).
+final class SavedFunnelRegistry: Sendable {
+    static let shared = SavedFunnelRegistry()
+    private let handles = Mutex<[ObjectIdentifier: (env: WeakEnvironment, dbs: SavedFunnelDatabases)]>([:])
+
+    /// nil for a read-only store that has never had a saved funnel.
+    func databases(for env: Environment, create: Bool) throws -> SavedFunnelDatabases? {
+        try handles.withLock { (h) throws -> SavedFunnelDatabases? in
+            let key = ObjectIdentifier(env)
+            if let e = h[key], e.env.value === env { return e.dbs }
+            h = h.filter { $0.value.env.value != nil }
+            let dbs: SavedFunnelDatabases
+            do {
+                let opened = try env.openDatabases(
+                    [("saved_funnels", []), ("funnel_meta", []), ("funnel_state", [])], create: create && !env.readOnly)
+                dbs = SavedFunnelDatabases(definitions: opened[0], meta: opened[1], state: opened[2])
+            } catch let error as LMDBError where error == .notFound {
+                return nil
+            }
+            h[key] = (WeakEnvironment(env), dbs)
+            return dbs
+        }
+    }
+}
+
+struct WeakEnvironment: @unchecked Sendable {
+    weak var value: Environment?
+    init(_ value: Environment) { self.value = value }
+}
+
+/// A saved funnel as the projection holds it.
+struct LoadedFunnel: Sendable {
+    let id: UInt32
+    let name: String
+    let definition: FunnelDefinition
+    let compiled: CompiledFunnel
+}
+
+/// Keeps every saved funnel's per-person best attempt and its aggregates up to date in the writer's transaction,
+/// after the person projections of the same transaction (so it sees merged persons and their new timelines).
+///
+/// Only the persons a transaction touches are re-evaluated: those of its events (found through `person_ids`, so
+/// after stitching) and those merged away in it (their rows are dropped). A late event or a merge thus recomputes
+/// just that person, and `funnel show` reads counts and exact time quantiles from the aggregates.
+final class SavedFunnelProjection: AppendObserver {
+    let log: EventLog
+    let symbols: SymbolTable
+    let databases: SavedFunnelDatabases?
+    let personSets: (primary: PersonDatabases?, alternate: PersonDatabases?)
+    private struct Cache {
+        var generation: UInt64 = .max
+        var symbolCount = -1
+        var funnels: [LoadedFunnel] = []
+    }
+    private let cache = Mutex(Cache())
+
+    init(log: EventLog, symbols: SymbolTable) {
+        self.log = log
+        self.symbols = symbols
+        databases = try? SavedFunnelRegistry.shared.databases(for: log.env, create: true)
+        personSets = (try? PersonSets.open(log.env)) ?? (nil, nil)
+    }
+
+    func committed() {}
+    func aborted() {}
+
+    func apply(_ txn: inout WriteTransaction, log: EventLog, first: UInt64, last: UInt64) throws {
+        guard let dbs = databases else { return }
+        let funnels = try loaded(txn, dbs)
+        if funnels.isEmpty { return }
+        guard let persons = try PersonSets.live(txn, log: log, in: personSets) else { return }
+        let (touched, absorbed) = try Self.touchedPersons(txn, log: log, persons: persons, first: first, last: last)
+        for f in funnels {
+            try Self.update(&txn, dbs, f, persons: persons, log: log, symbols: symbols, touched: touched, absorbed: absorbed, through: last)
+        }
+    }
+
+    /// The saved funnels, reloaded when one was defined or deleted, and recompiled when new symbols may name one
+    /// of their events or filter values.
+    private func loaded(_ txn: borrowing WriteTransaction, _ dbs: SavedFunnelDatabases) throws -> [LoadedFunnel] {
+        let generation = try SavedFunnelStore.generation(txn, dbs)
+        return try cache.withLock { c in
+            let stale = c.funnels.contains { !$0.compiled.unknownEvents.isEmpty || $0.definition.hasFilters }
+            if c.generation != generation || (stale && c.symbolCount != symbols.count) {
+                c.funnels = try SavedFunnelStore.load(txn, dbs, symbols: symbols)
+                c.generation = generation
+                c.symbolCount = symbols.count
+            }
+            return c.funnels
+        }
+    }
+
+    /// Persons (current numbers) with events in `first...last`, and persons merged away in those positions.
+    static func touchedPersons<T: TransactionReading & ~Copyable>(
+        _ txn: borrowing T, log: EventLog, persons: PersonDatabases, first: UInt64, last: UInt64
+    ) throws -> (touched: [UInt32], absorbed: [UInt32]) {
+        var touched = Set<UInt32>()
+        var key: [UInt8] = []
+        try txn.withCursor(log.events) { c in
+            var entry = try c.seek(first)
+            while let e = entry, e.integerKey <= last {
+                if let view = RecordView(e.value), let v = view.variable {
+                    for (kind, id) in [(IdentifierKind.user, v.userId), (IdentifierKind.anonymous, v.anonymousId)] {
+                        guard let id else { continue }
+                        IdentifierTable.makeKey(kind: kind, id, into: &key)
+                        let n = try key.withUnsafeBytes { k in
+                            try txn.withValue(persons.personIds, key: k) { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
+                        }
+                        if let n {
+                            touched.insert(n)
+                            break
+                        }
+                    }
+                }
+                entry = try c.next()
+            }
+        }
+        // Merged away in these positions: under their survivor's merge records, and transitively under theirs.
+        var absorbed = Set<UInt32>()
+        var pending = Array(touched)
+        try txn.withCursor(persons.merges) { c in
+            while let survivor = pending.popLast() {
+                var k = UInt64(survivor)
+                var entry = try withUnsafeBytes(of: &k) { try c.find($0) }
+                while let e = entry {
+                    if let m = MergeLayout.decode(e.value), m.position >= first, m.position <= last,
+                        absorbed.insert(m.absorbed).inserted
+                    {
+                        pending.append(m.absorbed)
+                    }
+                    entry = try c.nextDuplicate()
+                }
+            }
+        }
+        touched.subtract(absorbed)
+        return (touched.sorted(), absorbed.sorted())
+    }
+
+    /// Re-evaluates `touched` for funnel `f`, drops `absorbed`, and writes the aggregates' changes and the checkpoint.
+    static func update(
+        _ txn: inout WriteTransaction, _ dbs: SavedFunnelDatabases, _ f: LoadedFunnel, persons: PersonDatabases,
+        log: EventLog, symbols: SymbolTable, touched: [UInt32], absorbed: [UInt32], through: UInt64
+    ) throws {
+        let steps = f.definition.steps.count
+        var delta = FunnelDelta(steps: steps)
+        let scan = TimelineScan(env: log.env, log: log, dbs: persons, symbols: symbols, asOf: nil)
+        var state = FunnelScanState(f.compiled)
+        var row: [UInt8] = []
+        var key = FunnelKeys.person(f.id, 0)
+        for number in absorbed {
+            FunnelKeys.setPerson(&key, number)
+            if let old = try key.withUnsafeBytes({ k in try txn.withValue(dbs.state, key: k) { Array($0) } }) {
+                delta.add(old, sign: -1)
+                _ = try key.withUnsafeBytes { k in try txn.delete(dbs.state, key: k) }
+            }
+        }
+        for number in touched {
+            // The new best attempt, from the timeline as this transaction left it.
+            let evaluated = try txn.withValue(persons.timelines, key: UInt64(number)) { bytes -> Bool in
+                let t = Timeline(bytes)
+                guard try state.collectHits(t, txn, scan: scan) else { return false }
+                state.hits.withUnsafeBufferPointer { state.evaluator.evaluate($0, into: &state.outcome) }
+                return state.outcome.reached > 0
+            } ?? false
+            row.removeAll(keepingCapacity: true)
+            if evaluated { FunnelRow.encode(state.outcome, into: &row) }
+            FunnelKeys.setPerson(&key, number)
+            let old = try key.withUnsafeBytes { k in try txn.withValue(dbs.state, key: k) { Array($0) } }
+            if (old ?? []) == row { continue }
+            if let old { delta.add(old, sign: -1) }
+            if row.isEmpty {
+                _ = try key.withUnsafeBytes { k in try txn.delete(dbs.state, key: k) }
+            } else {
+                delta.add(row, sign: 1)
+                try key.withUnsafeBytes { k in try row.withUnsafeBytes { v in try txn.put(dbs.state, key: k, value: v) } }
+            }
+        }
+        try delta.write(&txn, dbs, id: f.id)
+        try SavedFunnelStore.setCheckpoint(&txn, dbs, name: f.name, id: f.id, checkpoint: through)
+    }
+}
+
+/// Keys of `funnel_state`.
+enum FunnelKeys {
+    static func summary(_ id: UInt32) -> [UInt8] { prefix(id) + [SavedFunnelDatabases.summaryTag] }
+
+    static func prefix(_ id: UInt32) -> [UInt8] {
+        withUnsafeBytes(of: id.bigEndian) { Array($0) }
+    }
+
+    static func person(_ id: UInt32, _ number: UInt32) -> [UInt8] {
+        var k = prefix(id) + [SavedFunnelDatabases.personTag, 0, 0, 0, 0]
+        setPerson(&k, number)
+        return k
+    }
+
+    static func setPerson(_ k: inout [UInt8], _ number: UInt32) {
+        k[5] = UInt8(truncatingIfNeeded: number >> 24)
+        k[6] = UInt8(truncatingIfNeeded: number >> 16)
+        k[7] = UInt8(truncatingIfNeeded: number >> 8)
+        k[8] = UInt8(truncatingIfNeeded: number)
+    }
+
+    /// Fine (tag 1) or coarse (tag 2) duration key.
+    static func duration(_ id: UInt32, tag: UInt8, step: Int, kind: Int, value: UInt64) -> [UInt8] {
+        var k = prefix(id) + [tag, UInt8(step), UInt8(kind)]
+        withUnsafeBytes(of: value.bigEndian) { k.append(contentsOf: $0) }
+        return k
+    }
+}
+
+/// A person's stored best attempt.
+enum FunnelRow {
+    static func encode(_ o: FunnelOutcome, into row: inout [UInt8]) {
+        row.append(UInt8(o.reached))
+        row.append(o.excluded ? 1 : 0)
+        for k in 0..<o.reached { withUnsafeBytes(of: o.times[k].littleEndian) { row.append(contentsOf: $0) } }
+    }
+
+    /// (reached, excluded, times) of a stored row.
+    static func decode(_ row: [UInt8]) -> (reached: Int, excluded: Bool, times: [Int64]) {
+        guard row.count >= 2 else { return (0, false, []) }
+        let reached = Int(row[0])
+        var times: [Int64] = []
+        row.withUnsafeBytes { b in
+            for k in 0..<reached where 2 + 8 * k + 8 <= b.count {
+                times.append(Int64(littleEndian: b.loadUnaligned(fromByteOffset: 2 + 8 * k, as: Int64.self)))
+            }
+        }
+        return (times.count, row[1] != 0, times)
+    }
+}
+
+/// What one transaction changes in a funnel's aggregates.
+struct FunnelDelta {
+    let steps: Int
+    var excluded: Int64 = 0
+    var counts: [Int64]
+    var sumPrevious: [Int64]
+    var sumStart: [Int64]
+    /// (step, kind, duration) → change in persons.
+    var durations: [DurationKey: Int64] = [:]
+
+    struct DurationKey: Hashable {
+        var step: Int
+        var kind: Int
+        var value: UInt64
+    }
+
+    init(steps: Int) {
+        self.steps = steps
+        counts = [Int64](repeating: 0, count: steps)
+        sumPrevious = counts
+        sumStart = counts
+    }
+
+    mutating func add(_ row: [UInt8], sign: Int64) {
+        let (reached, excluded, t) = FunnelRow.decode(row)
+        if reached == 0 { return }
+        if excluded {
+            self.excluded += sign
+            return
+        }
+        for k in 0..<min(reached, steps) {
+            counts[k] += sign
+            guard k > 0 else { continue }
+            let previous = t[k] - t[k - 1]
+            let start = t[k] - t[0]
+            sumPrevious[k] += sign * previous
+            sumStart[k] += sign * start
+            durations[DurationKey(step: k, kind: 0, value: UInt64(max(0, previous))), default: 0] += sign
+            durations[DurationKey(step: k, kind: 1, value: UInt64(max(0, start))), default: 0] += sign
+        }
+    }
+
+    func write(_ txn: inout WriteTransaction, _ dbs: SavedFunnelDatabases, id: UInt32) throws {
+        let isZero = excluded == 0 && counts.allSatisfy { $0 == 0 } && durations.values.allSatisfy { $0 == 0 }
+        if isZero { return }
+        let summaryKey = FunnelKeys.summary(id)
+        var summary = try summaryKey.withUnsafeBytes { k in
+            try txn.withValue(dbs.state, key: k) { b -> [Int64] in
+                (0..<(b.count / 8)).map { Int64(littleEndian: b.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self)) }
+            }
+        } ?? []
+        if summary.count != 1 + 3 * steps { summary = [Int64](repeating: 0, count: 1 + 3 * steps) }
+        summary[0] += excluded
+        for k in 0..<steps {
+            summary[1 + k] += counts[k]
+            summary[1 + steps + k] += sumPrevious[k]
+            summary[1 + 2 * steps + k] += sumStart[k]
+        }
+        try summaryKey.withUnsafeBytes { k in
+            try summary.map(\.littleEndian).withUnsafeBytes { v in try txn.put(dbs.state, key: k, value: v) }
+        }
+        var coarse: [DurationKey: Int64] = [:]
+        for (d, change) in durations where change != 0 {
+            try Self.bump(&txn, dbs, FunnelKeys.duration(id, tag: SavedFunnelDatabases.fineTag, step: d.step, kind: d.kind, value: d.value), by: change)
+            coarse[DurationKey(step: d.step, kind: d.kind, value: d.value >> SavedFunnelDatabases.bucketShift), default: 0] += change
+        }
+        for (d, change) in coarse where change != 0 {
+            try Self.bump(&txn, dbs, FunnelKeys.duration(id, tag: SavedFunnelDatabases.coarseTag, step: d.step, kind: d.kind, value: d.value), by: change)
+        }
+    }
+
+    /// Adds `change` to a counter, deleting it at zero.
+    static func bump(_ txn: inout WriteTransaction, _ dbs: SavedFunnelDatabases, _ key: [UInt8], by change: Int64) throws {
+        try key.withUnsafeBytes { k in
+            let current = try txn.withValue(dbs.state, key: k) { Int64(littleEndian: $0.loadUnaligned(as: Int64.self)) } ?? 0
+            let next = current + change
+            if next <= 0 {
+                _ = try txn.delete(dbs.state, key: k)
+            } else {
+                var v = next.littleEndian
+                try withUnsafeBytes(of: &v) { try txn.put(dbs.state, key: k, value: $0) }
+            }
+        }
+    }
+}
+
+extension FunnelDefinition {
+    var hasFilters: Bool { steps.contains { !$0.filters.isEmpty } || exclusions.contains { !$0.filters.isEmpty } }
+}
