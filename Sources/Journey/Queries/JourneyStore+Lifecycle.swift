@@ -35,7 +35,8 @@ extension JourneyStore {
             let parts = try scan.run(make: { (FactsFold(plan: plan), [Int](repeating: 0, count: n + 1)) }) { acc, _, t, txn in
                 acc.0.reset()
                 try acc.0.advance(t, to: t.count, txn, scan: scan)
-                let s = evaluator.stage(of: acc.0.settle(t, at: asOf)) ?? n
+                acc.0.settle(t, at: asOf)
+                let s = evaluator.stage(of: acc.0.facts) ?? n
                 acc.1[s] += 1
             }
             var counts = [Int](repeating: 0, count: n + 1)
@@ -77,9 +78,11 @@ extension JourneyStore {
             }) { st, person, t, txn in
                 st.fold.reset()
                 try st.fold.advance(t, through: from, txn, scan: scan)
-                let a = st.fold.consumed == 0 ? n + 1 : evaluator.stage(of: st.fold.settle(t, at: from)) ?? n
+                st.fold.settle(t, at: from)
+                let a = st.fold.consumed == 0 ? n + 1 : evaluator.stage(of: st.fold.facts) ?? n
                 try st.fold.advance(t, to: t.count, txn, scan: scan)
-                let b = evaluator.stage(of: st.fold.settle(t, at: to)) ?? n
+                st.fold.settle(t, at: to)
+                let b = evaluator.stage(of: st.fold.facts) ?? n
                 let cell = a * width + b
                 st.matrix[cell] += 1
                 if st.persons[cell].count < personsPerCell { st.persons[cell].append(person) }
@@ -158,8 +161,9 @@ extension JourneyStore {
             let parts = try scan.run(make: { State(fold: FactsFold(plan: plan)) }) { st, person, t, txn in
                 st.fold.reset()
                 try st.fold.advance(t, to: t.count, txn, scan: scan)
-                let facts = st.fold.settle(t, at: asOf)
-                guard evaluator.stage(of: facts) == index else { return }
+                st.fold.settle(t, at: asOf)
+                guard evaluator.stage(of: st.fold.facts) == index else { return }
+                let facts = st.fold.facts
                 st.total += 1
                 guard st.found.count < limit else { return }
                 try evaluator.history(t, fold: &st.fold, until: asOf, into: &st.changes, txn, scan: scan)

@@ -80,7 +80,8 @@ extension JourneyStore {
                         guard let evaluator = stageEvaluator, var fold = st.fold else { break }
                         fold.reset()
                         try fold.advance(t, to: i, txn, scan: scan)
-                        let s = evaluator.stage(of: fold.settle(t, at: t.time(i))) ?? evaluator.definition.stages.count
+                        fold.settle(t, at: t.time(i))
+                        let s = evaluator.stage(of: fold.facts) ?? evaluator.definition.stages.count
                         st.fold = fold
                         st.groups[UInt32(s), default: VoiceTally()].add(score, kind: metric.kind)
                     case .step:

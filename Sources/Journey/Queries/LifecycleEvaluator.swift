@@ -6,7 +6,11 @@ public struct LifecycleEvaluator: Sendable {
     public let windows: [(event: String, days: Int)]
     /// The traits rules read (`PersonFacts.traits` order), deduplicated.
     public let traits: [FieldPath]
-    let rules: [CompiledRule]
+    /// The rules as one flat program (see `RuleNode`), and where each stage's rule starts in it.
+    let nodes: [RuleNode]
+    let roots: [Int]
+    /// Trait tests, referenced by `RuleNode.index` (strings: kept out of the flat nodes).
+    let traitTests: [(trait: Int, test: TraitTest)]
     /// Moments after a last event / last order / first event at which a days-since rule can change its answer
     /// (ms offsets, ascending): stage histories evaluate there between events.
     let activityOffsets: [Int64]
@@ -18,7 +22,14 @@ public struct LifecycleEvaluator: Sendable {
     public init(_ definition: LifecycleDefinition) {
         self.definition = definition
         var b = Builder()
-        rules = definition.stages.map { b.compile($0.rule) }
+        var roots: [Int] = []
+        for stage in definition.stages {
+            roots.append(b.nodes.count)
+            b.compile(stage.rule)
+        }
+        self.roots = roots
+        nodes = b.nodes
+        traitTests = b.traitTests
         windows = b.windows
         traits = b.traits
         activityOffsets = b.offsets(b.activity)
@@ -30,8 +41,46 @@ public struct LifecycleEvaluator: Sendable {
 
     /// The index of the first stage whose rule holds for `facts`, or nil when none does.
     public func stage(of facts: PersonFacts) -> Int? {
-        for (i, r) in rules.enumerated() where r.matches(facts) { return i }
-        return nil
+        nodes.withUnsafeBufferPointer { n in
+            roots.withUnsafeBufferPointer { roots in
+                for (i, root) in roots.enumerated() where evaluate(n, root, facts) { return i }
+                return nil
+            }
+        }
+    }
+
+    /// Evaluates the subtree at `i`: plain loads and compares, no reference counting on the way.
+    private func evaluate(_ n: UnsafeBufferPointer<RuleNode>, _ i: Int, _ f: borrowing PersonFacts) -> Bool {
+        let node = n[i]
+        switch node.op {
+        case .all, .any:
+            let want = node.op == .any
+            var j = i + 1
+            for _ in 0..<node.children {
+                if evaluate(n, j, f) == want { return want }
+                j += Int(n[j].size)
+            }
+            return !want
+        case .not: return !evaluate(n, i + 1, f)
+        case .identified: return f.identified == (node.mask != 0)
+        case .orders: return node.compare(Double(f.orders))
+        case .revenue: return node.compare(f.revenue)
+        case .npsScore:
+            guard let s = f.npsScore else { return false }
+            return node.compare(s)
+        case .npsCategory: return node.mask & NPSAnswer(f.npsScore).bit != 0
+        case .daysSinceLastActivity: return f.events > 0 && node.compare(PersonFacts.days(since: f.lastActivity, asOf: f.asOf))
+        case .daysSinceLastOrder:
+            guard let o = f.lastOrder else { return false }
+            return node.compare(PersonFacts.days(since: o, asOf: f.asOf))
+        case .daysSinceFirstSeen: return f.events > 0 && node.compare(PersonFacts.days(since: f.firstSeen, asOf: f.asOf))
+        case .eventCount:
+            let k = Int(node.index)
+            return k < f.eventCounts.count && node.compare(Double(f.eventCounts[k]))
+        case .trait:
+            let t = traitTests[Int(node.index)]
+            return t.test.matches(t.trait < f.traits.count ? f.traits[t.trait] : nil)
+        }
     }
 
     /// The stage's name, or "(none)".
@@ -79,36 +128,63 @@ public struct LifecycleEvaluator: Sendable {
         var revenue = false
         var score = false
 
-        mutating func compile(_ r: LifecycleRule) -> CompiledRule {
+        var nodes: [RuleNode] = []
+        var traitTests: [(trait: Int, test: TraitTest)] = []
+
+        /// Appends `r`'s subtree in preorder, each node with its subtree size.
+        mutating func compile(_ r: LifecycleRule) {
+            let at = nodes.count
             switch r {
-            case .all(let rs): return .all(rs.map { compile($0) })
-            case .any(let rs): return .any(rs.map { compile($0) })
-            case .not(let r): return .not(compile(r))
-            case .identified, .orders: return .fact(r)
-            case .revenue:
+            case .all(let rs), .any(let rs):
+                nodes.append(RuleNode(r.isAny ? .any : .all, children: rs.count))
+                for x in rs { compile(x) }
+            case .not(let x):
+                nodes.append(RuleNode(.not, children: 1))
+                compile(x)
+            case .identified(let b): nodes.append(RuleNode(.identified, mask: b ? 1 : 0))
+            case .orders(let t): numbers(.orders, t)
+            case .revenue(let t):
                 revenue = true
-                return .fact(r)
-            case .npsCategory, .npsScore:
+                numbers(.revenue, t)
+            case .npsScore(let t):
                 score = true
-                return .fact(r)
+                numbers(.npsScore, t)
+            case .npsCategory(let c):
+                score = true
+                nodes.append(RuleNode(.npsCategory, mask: c.reduce(0) { $0 | $1.bit }))
             case .daysSinceLastActivity(let t):
                 activity += t.comparisons.map(\.value)
-                return .fact(r)
+                numbers(.daysSinceLastActivity, t)
             case .daysSinceLastOrder(let t):
                 order += t.comparisons.map(\.value)
-                return .fact(r)
+                numbers(.daysSinceLastOrder, t)
             case .daysSinceFirstSeen(let t):
                 firstSeen += t.comparisons.map(\.value)
-                return .fact(r)
+                numbers(.daysSinceFirstSeen, t)
             case .eventCount(let event, let days, let t):
-                if let i = windows.firstIndex(where: { $0.event == event && $0.days == days }) { return .eventCount(i, t) }
-                windows.append((event, days))
-                return .eventCount(windows.count - 1, t)
+                let i = windows.firstIndex { $0.event == event && $0.days == days } ?? windows.count
+                if i == windows.count { windows.append((event, days)) }
+                numbers(.eventCount, t, index: i)
             case .trait(let path, let t):
-                if let i = traits.firstIndex(of: path) { return .trait(i, t) }
-                traits.append(path)
-                return .trait(traits.count - 1, t)
+                let i = traits.firstIndex(of: path) ?? traits.count
+                if i == traits.count { traits.append(path) }
+                traitTests.append((i, t))
+                nodes.append(RuleNode(.trait, index: traitTests.count - 1))
             }
+            nodes[at].size = Int32(nodes.count - at)
+        }
+
+        /// One node per comparison (all must hold).
+        private mutating func numbers(_ op: RuleNode.Op, _ t: NumberTest, index: Int = 0) {
+            if t.comparisons.count != 1 { nodes.append(RuleNode(.all, children: t.comparisons.count)) }
+            let at = nodes.count
+            for c in t.comparisons {
+                var node = RuleNode(op, index: index)
+                node.comparison = c.op
+                node.value = c.value
+                nodes.append(node)
+            }
+            if t.comparisons.count != 1 { nodes[at - 1].size = Int32(nodes.count - at + 1) }
         }
 
         /// Days are whole (floored), so a comparison with c can flip when the days reach ⌈c⌉ or ⌊c⌋ + 1.
@@ -123,48 +199,55 @@ public struct LifecycleEvaluator: Sendable {
     }
 }
 
-/// A rule with its window and trait references turned into indices into the facts; every other condition is
-/// evaluated as written.
-indirect enum CompiledRule: Sendable {
-    case all([CompiledRule])
-    case any([CompiledRule])
-    case not(CompiledRule)
-    case fact(LifecycleRule)
-    case eventCount(Int, NumberTest)
-    case trait(Int, TraitTest)
+/// One node of the flat rule program: plain data, so evaluating a rule touches no reference counts. Children of
+/// `all` / `any` / `not` follow their parent in preorder; `size` (the subtree's node count) skips a child.
+struct RuleNode: Sendable {
+    enum Op: UInt8, Sendable {
+        case all, any, not, identified, orders, revenue, npsScore, npsCategory, daysSinceLastActivity, daysSinceLastOrder
+        case daysSinceFirstSeen, eventCount, trait
+    }
 
-    func matches(_ f: PersonFacts) -> Bool {
+    var op: Op
+    var comparison: NumberTest.Operator = .equal
+    /// `identified`: 1 for true; `npsCategory`: the categories' bits.
+    var mask: UInt8 = 0
+    var size: Int32 = 1
+    var children: Int32 = 0
+    /// Window (eventCount) or trait test (trait) index.
+    var index: Int32 = 0
+    var value: Double = 0
+
+    init(_ op: Op, children: Int = 0, mask: UInt8 = 0, index: Int = 0) {
+        self.op = op
+        self.children = Int32(children)
+        self.mask = mask
+        self.index = Int32(index)
+    }
+
+    @inline(__always)
+    func compare(_ x: Double) -> Bool {
+        switch comparison {
+        case .equal: x == value
+        case .notEqual: x != value
+        case .less: x < value
+        case .lessOrEqual: x <= value
+        case .greater: x > value
+        case .greaterOrEqual: x >= value
+        }
+    }
+}
+
+extension NPSAnswer {
+    var bit: UInt8 {
         switch self {
-        case .all(let rs):
-            for r in rs where !r.matches(f) { return false }
-            return true
-        case .any(let rs):
-            for r in rs where r.matches(f) { return true }
-            return false
-        case .not(let r): return !r.matches(f)
-        case .fact(let r): return r.matchesFact(f)
-        case .eventCount(let i, let t): return i < f.eventCounts.count && t.matches(Double(f.eventCounts[i]))
-        case .trait(let i, let t): return t.matches(i < f.traits.count ? f.traits[i] : nil)
+        case .promoter: 1
+        case .passive: 2
+        case .detractor: 4
+        case .unanswered: 8
         }
     }
 }
 
 extension LifecycleRule {
-    /// A single condition on the facts (combinators, counts and traits are compiled into `CompiledRule`).
-    func matchesFact(_ f: PersonFacts) -> Bool {
-        switch self {
-        case .identified(let b): return f.identified == b
-        case .orders(let t): return t.matches(Double(f.orders))
-        case .revenue(let t): return t.matches(f.revenue)
-        case .npsCategory(let c): return c.contains(f.npsAnswer)
-        case .npsScore(let t): return f.npsScore.map { t.matches($0) } ?? false
-        case .daysSinceLastActivity(let t):
-            return f.events > 0 && t.matches(PersonFacts.days(since: f.lastActivity, asOf: f.asOf))
-        case .daysSinceLastOrder(let t):
-            return f.lastOrder.map { t.matches(PersonFacts.days(since: $0, asOf: f.asOf)) } ?? false
-        case .daysSinceFirstSeen(let t):
-            return f.events > 0 && t.matches(PersonFacts.days(since: f.firstSeen, asOf: f.asOf))
-        case .all, .any, .not, .eventCount, .trait: return false
-        }
-    }
+    var isAny: Bool { if case .any = self { true } else { false } }
 }

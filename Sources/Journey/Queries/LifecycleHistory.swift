@@ -31,7 +31,8 @@ extension LifecycleEvaluator {
             while true {
                 let m = min(nextThreshold(fold.facts, after: now) ?? .max, fold.nextWindowExpiry(t, after: now) ?? .max)
                 guard m != .max, m <= limit else { return }
-                note(fold.settle(t, at: m), m, entry: -1)
+                fold.settle(t, at: m)
+                note(fold.facts, m, entry: -1)
                 now = m
             }
         }
@@ -42,7 +43,8 @@ extension LifecycleEvaluator {
             var j = i + 1
             while j < t.count && t.time(j) == time { j += 1 }
             try fold.advance(t, to: j, txn, scan: scan)
-            note(fold.settle(t, at: time), time, entry: Int32(j - 1))
+            fold.settle(t, at: time)
+            note(fold.facts, time, entry: Int32(j - 1))
             now = time
             i = j
         }

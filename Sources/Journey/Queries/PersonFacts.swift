@@ -73,10 +73,22 @@ struct FactsFold {
         reset()
     }
 
+    /// Back to no events, keeping the arrays' storage (a scan resets once per person).
     mutating func reset() {
-        facts = PersonFacts()
-        facts.eventCounts = [Int](repeating: 0, count: plan.windows.count)
-        facts.traits = [TraitValue?](repeating: nil, count: plan.traits.count)
+        facts.asOf = 0
+        facts.events = 0
+        facts.identified = false
+        facts.orders = 0
+        facts.revenue = 0
+        facts.npsScore = nil
+        facts.npsTime = nil
+        facts.firstSeen = .max
+        facts.lastActivity = .min
+        facts.lastOrder = nil
+        if facts.eventCounts.count != plan.windows.count { facts.eventCounts = [Int](repeating: 0, count: plan.windows.count) }
+        for i in facts.eventCounts.indices { facts.eventCounts[i] = 0 }
+        if facts.traits.count != plan.traits.count { facts.traits = [TraitValue?](repeating: nil, count: plan.traits.count) }
+        for i in facts.traits.indices { facts.traits[i] = nil }
         consumed = 0
         for i in tails.indices { tails[i] = 0 }
     }
@@ -92,13 +104,18 @@ struct FactsFold {
     mutating func advance(_ t: Timeline, to end: Int, _ txn: borrowing ReadTransaction, scan: TimelineScan) throws {
         guard end > consumed else { return }
         if consumed == 0 { facts.firstSeen = t.time(0) }
+        let orderEvent = plan.orderEvent
+        let npsEvent = plan.npsEvent
+        let identifyEvent = plan.identifyEvent
+        let windows = !plan.windows.isEmpty
+        facts.events += end - consumed
+        facts.lastActivity = t.time(end - 1)
         for i in consumed..<end {
             let e = t[i]
-            facts.events += 1
-            facts.lastActivity = e.time
             if e.kind.contains(.userId) { facts.identified = true }
             let name = e.name
-            if name == plan.orderEvent {
+            if name != orderEvent && name != npsEvent && name != identifyEvent && !windows { continue }
+            if name == orderEvent {
                 facts.orders += 1
                 facts.lastOrder = e.time
                 if let path = plan.revenue {
@@ -106,22 +123,22 @@ struct FactsFold {
                     facts.revenue += (v ?? nil) ?? 0
                 }
             }
-            if name == plan.npsEvent, let path = plan.score {
+            if name == npsEvent, let path = plan.score {
                 if let s = try scan.record(at: e.position, txn, { path.locate($0)?.number }) ?? nil {
                     facts.npsScore = s
                     facts.npsTime = e.time
                 }
             }
-            if name == plan.identifyEvent && !plan.traits.isEmpty {
+            if name == identifyEvent && !plan.traits.isEmpty {
                 try readTraits(e.position, txn, scan: scan)
             }
-            for w in plan.windows.indices where plan.windows[w].name == name { facts.eventCounts[w] += 1 }
+            if windows { for w in plan.windows.indices where plan.windows[w].name == name { facts.eventCounts[w] += 1 } }
         }
         consumed = end
     }
 
-    /// The facts as of `time` (≥ every earlier call's): windows slide to (time − days, time].
-    mutating func settle(_ t: Timeline, at time: Int64) -> PersonFacts {
+    /// Makes `facts` those as of `time` (≥ every earlier call's): windows slide to (time − days, time].
+    mutating func settle(_ t: Timeline, at time: Int64) {
         facts.asOf = time
         for w in plan.windows.indices {
             let (name, millis) = plan.windows[w]
@@ -132,7 +149,6 @@ struct FactsFold {
             }
             tails[w] = i
         }
-        return facts
     }
 
     /// When the next counted event leaves its window after `after` (for stage histories), or nil.
