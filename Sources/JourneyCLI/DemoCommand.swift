@@ -55,9 +55,11 @@ struct DemoCommand: ParsableCommand {
         }
         print("\n   \(try store.personCount()) persons after identity stitching")
         try showFunnel(store, storePath: storePath)
+        try showLifecycle(store, storePath: storePath)
         store.close()
         print("\nTry: journey --store \(storePath) status | export | rejected | persons | profile ID | timeline ID | verify")
         print("     journey --store \(storePath) funnel --steps \"Product Viewed,Order Completed\" --breakdown channel")
+        print("     journey --store \(storePath) lifecycle | lifecycle transitions --from T1 --to T2 | lifecycle activity --event E | nps | alerts")
     }
 
     /// The checkout funnel and its abandoned checkouts: who dropped off, and what they did and said last.
