@@ -12,9 +12,10 @@ internal import Synchronization
 ///
 /// `funnel_state` keys: tag 0 = the funnel's summary (Int64 LE: excluded persons, then per step persons, then per
 /// step the sums of ms from the previous step and from step 1); tag 1 + step + kind (0 from previous, 1 from start)
-/// + duration ms UInt64 BE → number of persons with that duration; tag 2 + step + kind + (duration >> 16) BE → the
-/// same counted per 65.5-second bucket (so a quantile reads at most a bucket's worth of fine entries); tag 3 +
-/// person UInt32 BE → that person's best attempt: reached UInt8, excluded UInt8, then the step times Int64 LE.
+/// + duration ms UInt64 BE → number of persons with that duration; tags 7, 2, 6 + step + kind + (duration >> 8,
+/// 16, 24) BE → the same counted per 256 ms, 65.5 s and 4.7 h bucket, so a quantile walks at most a few hundred
+/// counters per level; tag 3 + person UInt32 BE → that person's best attempt: reached UInt8, excluded UInt8, then
+/// the step times Int64 LE.
 struct SavedFunnelDatabases: Sendable {
     let definitions: Database
     let meta: Database
@@ -22,9 +23,9 @@ struct SavedFunnelDatabases: Sendable {
 
     static let summaryTag: UInt8 = 0
     static let fineTag: UInt8 = 1
-    static let coarseTag: UInt8 = 2
     static let personTag: UInt8 = 3
-    static let bucketShift: UInt64 = 16
+    /// Duration counter levels, coarsest first, ending with the exact values.
+    static let levels: [(tag: UInt8, shift: UInt64)] = [(6, 24), (2, 16), (7, 8), (1, 0)]
 }
 
 /// One handle set per environment (LMDB wants each name opened once).
@@ -321,13 +322,14 @@ struct FunnelDelta {
         try summaryKey.withUnsafeBytes { k in
             try summary.map(\.littleEndian).withUnsafeBytes { v in try txn.put(dbs.state, key: k, value: v) }
         }
-        var coarse: [DurationKey: Int64] = [:]
-        for (d, change) in durations where change != 0 {
-            try Self.bump(&txn, dbs, FunnelKeys.duration(id, tag: SavedFunnelDatabases.fineTag, step: d.step, kind: d.kind, value: d.value), by: change)
-            coarse[DurationKey(step: d.step, kind: d.kind, value: d.value >> SavedFunnelDatabases.bucketShift), default: 0] += change
-        }
-        for (d, change) in coarse where change != 0 {
-            try Self.bump(&txn, dbs, FunnelKeys.duration(id, tag: SavedFunnelDatabases.coarseTag, step: d.step, kind: d.kind, value: d.value), by: change)
+        for level in SavedFunnelDatabases.levels {
+            var changes: [DurationKey: Int64] = [:]
+            for (d, change) in durations where change != 0 {
+                changes[DurationKey(step: d.step, kind: d.kind, value: d.value >> level.shift), default: 0] += change
+            }
+            for (d, change) in changes where change != 0 {
+                try Self.bump(&txn, dbs, FunnelKeys.duration(id, tag: level.tag, step: d.step, kind: d.kind, value: d.value), by: change)
+            }
         }
     }
 

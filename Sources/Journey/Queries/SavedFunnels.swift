@@ -220,56 +220,51 @@ enum SavedFunnelStore {
     static func statistics<T: TransactionReading & ~Copyable>(
         _ txn: borrowing T, _ dbs: SavedFunnelDatabases, id: UInt32, step: Int, kind: Int, count: Int, sum: Int64
     ) throws -> TimeStatistics {
-        func quantile(_ q: Double) throws -> Double {
-            let h = Double(count - 1) * q
-            let lo = Int(h.rounded(.down))
-            let values = try valuesAtRanks(txn, dbs, id: id, step: step, kind: kind, ranks: [lo, min(lo + 1, count - 1)])
-            return Double(values[0]) + (h - Double(lo)) * Double(values[1] - values[0])
-        }
-        return TimeStatistics(median: try quantile(0.5) / 1000, p90: try quantile(0.9) / 1000, mean: Double(sum) / Double(count) / 1000)
+        let hm = Double(count - 1) * 0.5
+        let h9 = Double(count - 1) * 0.9
+        let m = Int(hm.rounded(.down))
+        let p = Int(h9.rounded(.down))
+        let ranks = [m, min(m + 1, count - 1), p, min(p + 1, count - 1)]
+        let values = try valuesAtRanks(txn, dbs, id: id, step: step, kind: kind, ranks: ranks)
+        let median = Double(values[0]) + (hm - Double(m)) * Double(values[1] - values[0])
+        let p90 = Double(values[2]) + (h9 - Double(p)) * Double(values[3] - values[2])
+        return TimeStatistics(median: median / 1000, p90: p90 / 1000, mean: Double(sum) / Double(count) / 1000)
     }
 
-    /// The durations of ranks `ranks` (ascending, 0-based): coarse buckets first, then the fine values in one bucket.
+    /// The durations of `ranks` (0-based): from the coarsest counters down to the exact values, each level walking
+    /// only the buckets inside the one found above it.
     static func valuesAtRanks<T: TransactionReading & ~Copyable>(
         _ txn: borrowing T, _ dbs: SavedFunnelDatabases, id: UInt32, step: Int, kind: Int, ranks: [Int]
     ) throws -> [Int64] {
-        var out: [Int64] = []
-        for rank in ranks {
-            let coarseStart = FunnelKeys.duration(id, tag: SavedFunnelDatabases.coarseTag, step: step, kind: kind, value: 0)
-            let groupPrefix = coarseStart.prefix(7)
-            var before: Int64 = 0
-            var bucket: UInt64? = nil
-            try txn.withCursor(dbs.state) { c in
-                var e = try coarseStart.withUnsafeBytes { try c.seek($0) }
-                while let entry = e, entry.key.count == 15, entry.key.prefix(7).elementsEqual(groupPrefix) {
-                    let n = Int64(littleEndian: entry.value.loadUnaligned(as: Int64.self))
-                    if before + n > Int64(rank) {
-                        bucket = UInt64(bigEndian: entry.key.loadUnaligned(fromByteOffset: 7, as: UInt64.self))
-                        return
+        try txn.withCursor(dbs.state) { c in
+            try ranks.map { rank -> Int64 in
+                var before: Int64 = 0
+                var bucket: UInt64 = 0
+                var parentShift: UInt64 = 64
+                for level in SavedFunnelDatabases.levels {
+                    let span = parentShift - level.shift
+                    let first = parentShift == 64 ? 0 : bucket << span
+                    let start = FunnelKeys.duration(id, tag: level.tag, step: step, kind: kind, value: first)
+                    let group = Array(start.prefix(7))
+                    var found: UInt64? = nil
+                    var e = try start.withUnsafeBytes { try c.seek($0) }
+                    while let entry = e, entry.key.count == 15, entry.key.prefix(7).elementsEqual(group) {
+                        let value = UInt64(bigEndian: entry.key.loadUnaligned(fromByteOffset: 7, as: UInt64.self))
+                        if parentShift != 64 && value >> span != bucket { break }
+                        let n = Int64(littleEndian: entry.value.loadUnaligned(as: Int64.self))
+                        if before + n > Int64(rank) {
+                            found = value
+                            break
+                        }
+                        before += n
+                        e = try c.next()
                     }
-                    before += n
-                    e = try c.next()
+                    guard let found else { throw StoreError("saved funnel \(id): its duration counters are inconsistent (rank \(rank)); redefine it") }
+                    bucket = found
+                    parentShift = level.shift
                 }
+                return Int64(bitPattern: bucket)
             }
-            guard let bucket else { throw StoreError("saved funnel \(id): duration counters are short of rank \(rank)") }
-            let fineStart = FunnelKeys.duration(id, tag: SavedFunnelDatabases.fineTag, step: step, kind: kind, value: bucket << SavedFunnelDatabases.bucketShift)
-            let finePrefix = fineStart.prefix(7)
-            var value: Int64? = nil
-            try txn.withCursor(dbs.state) { c in
-                var e = try fineStart.withUnsafeBytes { try c.seek($0) }
-                while let entry = e, entry.key.count == 15, entry.key.prefix(7).elementsEqual(finePrefix) {
-                    let n = Int64(littleEndian: entry.value.loadUnaligned(as: Int64.self))
-                    if before + n > Int64(rank) {
-                        value = Int64(bitPattern: UInt64(bigEndian: entry.key.loadUnaligned(fromByteOffset: 7, as: UInt64.self)))
-                        return
-                    }
-                    before += n
-                    e = try c.next()
-                }
-            }
-            guard let value else { throw StoreError("saved funnel \(id): fine and coarse duration counters disagree") }
-            out.append(value)
         }
-        return out
     }
 }
