@@ -94,6 +94,24 @@ struct VoiceTests {
         }
     }
 
+    @Test("NPS by the furthest funnel step reached")
+    func byFunnelStep() async throws {
+        try await withStore { store in
+            try appendAll(store, [
+                lifecycleMessage("1", "Product Viewed", user: "a", at: t0),
+                lifecycleMessage("2", "Order Completed", user: "a", at: t0 + 60_000),
+                answer("3", "a", "10", at: t0 + d),
+                lifecycleMessage("4", "Product Viewed", user: "b", at: t0),
+                answer("5", "b", "0", at: t0 + d),
+                answer("6", "c", "5", at: t0 + d),
+            ])
+            let funnel = try FunnelDefinition(steps: [FunnelStep(events: ["Product Viewed"]), FunnelStep(events: ["Order Completed"])])
+            let r = try await store.voice(by: .step(funnel))
+            let scores = Dictionary(uniqueKeysWithValues: r.groups.map { ($0.group ?? "", $0.score ?? 0) })
+            #expect(scores == ["2. Order Completed": 100, "1. Product Viewed": -100, "(not entered)": -100])
+        }
+    }
+
     @Test("alerts: detractors, and abandoned checkouts followed by a ticket or a detractor answer, newest first")
     func alerts() async throws {
         try await withStore { store in
