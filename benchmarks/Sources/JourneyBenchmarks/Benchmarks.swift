@@ -10,6 +10,8 @@ struct Options {
     var dir = "benchmarks/data"
     var only: Set<String> = []
     var json = false
+    /// A store for the query benchmarks (lifecycle, activity, nps); default DIR/store-queries, imported once.
+    var queryStore: String?
 }
 
 @main
@@ -25,8 +27,9 @@ struct JourneyBenchmarks {
             case "--dir": options.dir = args.next() ?? options.dir
             case "--only": options.only = Set((args.next() ?? "").split(separator: ",").map(String.init))
             case "--json": options.json = true
+            case "--store": options.queryStore = args.next()
             default:
-                print("usage: JourneyBenchmarks [--events N] [--file NDJSON] [--dir DIR] [--only import,append,concurrent,scan,rebuild,profile] [--json]")
+                print("usage: JourneyBenchmarks [--events N] [--file NDJSON] [--dir DIR] [--only import,append,concurrent,scan,lifecycle,activity,nps,rebuild,profile] [--store PATH] [--json]")
                 exit(64)
             }
         }
@@ -163,6 +166,57 @@ struct JourneyBenchmarks {
             }
             let dt = now() - t0
             report("64 concurrent single-event appenders (events/s)", Double(64 * perTask) / dt, "durable events/s")
+            store.close()
+        }
+
+        // 5. Lifecycle stage counts, activity lifecycle (90 days by week in Europe/Paris) and NPS on the imported
+        // store (kept in DIR/store-queries and reused: the queries read, they do not change it).
+        if wanted("lifecycle") || wanted("activity") || wanted("nps") {
+            let path = options.queryStore ?? "\(options.dir)/store-queries"
+            if !fm.fileExists(atPath: path) {
+                print("importing \(file) into \(path) for the query benchmarks …")
+                let s = try JourneyStore(path: path, mapSize: 8 << 30, bulkWrites: true)
+                _ = try Importer(store: s).run([file])
+                s.close()
+            }
+            let store = try JourneyStore(path: path, mode: .readOnly)
+            let events = try store.status().events
+            let jan1: Int64 = 1_767_225_600_000
+            let apr1 = jan1 + 90 * 86_400_000
+            func time(_ name: String, runs: Int = 3, _ body: () throws -> String) rethrows {
+                var seconds: [Double] = []
+                var what = ""
+                for _ in 0..<runs {
+                    let t0 = now()
+                    what = try body()
+                    seconds.append(now() - t0)
+                }
+                seconds.sort()
+                print(String(format: "%@: best %.3f s, median %.3f s (%d events) — %@", name, seconds[0], seconds[runs / 2], events, what))
+                report("\(name) (ms, best of \(runs))", seconds[0] * 1000, "ms")
+            }
+            if wanted("lifecycle") {
+                try time("lifecycle stage counts") {
+                    let r = try store.lifecycle(.standard, at: LifecycleMoment(time: apr1))
+                    return r.stages.map { "\($0.stage) \($0.persons)" }.joined(separator: ", ")
+                }
+            }
+            if wanted("activity") {
+                try time("activity lifecycle, 90 days by week") {
+                    let r = try store.activityLifecycle(event: "Page Viewed", interval: .week, timeZone: "Europe/Paris", from: jan1, to: apr1)
+                    return "\(r.periods.count) weeks, new \(r.periods.map(\.new).reduce(0, +))"
+                }
+            }
+            if wanted("nps") {
+                try time("nps") {
+                    let r = try store.voice()
+                    return String(format: "%d answers, NPS %.1f", r.total.tally.responses, r.total.score ?? 0)
+                }
+                try time("nps by channel") {
+                    let r = try store.voice(by: .channel)
+                    return "\(r.groups.count) channels"
+                }
+            }
             store.close()
         }
 
