@@ -23,6 +23,8 @@ struct AbandonedCommand: ParsableCommand {
     @Option(help: "Entry range start (step 1 at or after this time).") var from: String?
     @Option(help: "Entry range end (exclusive).") var to: String?
     @Option(name: .customLong("as-of"), help: "Only events with event time at or before this time.") var asOf: String?
+    @Option(name: .customLong("as-of-position"), help: "Only what the log held up to this position, identity included.")
+    var asOfPosition: UInt64?
     @Option(help: "table, json, ndjson or csv.") var format: OutputFormat = .table
 
     func run() throws {
@@ -33,7 +35,8 @@ struct AbandonedCommand: ParsableCommand {
             options.to = try to.map { try TimeText.millis($0, option: "--to") }
             options.asOf = try asOf.map { try TimeText.millis($0, option: "--as-of") }
         }
-        let store = try storeOptions.open(.readOnly)
+        options.asOfPosition = asOfPosition
+        let store = try TimeTravelOptions.open(storeOptions, asOfPosition: asOfPosition)
         let persons = try store.abandoned(definition, atStep: atStep, options: options, limit: limit)
         func object(_ p: AbandonedPerson) -> OrderedJSON {
             var o = OrderedJSON()

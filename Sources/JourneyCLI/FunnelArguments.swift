@@ -73,6 +73,10 @@ struct FunnelQueryArguments: ParsableArguments {
     @Option(help: "Entry range start: step 1 at or after this time (2026-03-01 or RFC 3339).") var from: String?
     @Option(help: "Entry range end (exclusive); later steps may complete after it, within the window.") var to: String?
     @Option(name: .customLong("as-of"), help: "Only events with event time at or before this time.") var asOf: String?
+    @Option(
+        name: .customLong("as-of-position"),
+        help: "Only what the log held up to this position, identity included (needs the writer lock the first time).")
+    var asOfPosition: UInt64?
     @Option(help: "Conversion over time: day, week or month (needs --from and --to).") var by: String?
     @Option(help: "Time zone of the --by periods (IANA name).") var tz: String = "UTC"
     @Flag(help: "Time-to-convert histogram between --from-step and --to-step.") var histogram = false

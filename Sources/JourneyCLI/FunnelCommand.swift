@@ -30,7 +30,7 @@ struct FunnelRunCommand: ParsableCommand {
     func run() throws {
         let definition = try asUsageError { try definitionFile.map { try loadDefinition($0) } ?? funnel.definition() }
         let options = try asUsageError { try query.options(steps: definition.steps.count) }
-        let store = try storeOptions.open(.readOnly)
+        let store = try TimeTravelOptions.open(storeOptions, asOfPosition: options.asOfPosition)
         let start = DispatchTime.now().uptimeNanoseconds
         let result = try store.funnel(definition, options: options)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
@@ -97,7 +97,7 @@ struct FunnelShowCommand: ParsableCommand {
     @OptionGroup var query: FunnelQueryArguments
 
     func run() throws {
-        let store = try storeOptions.open(.readOnly)
+        let store = try TimeTravelOptions.open(storeOptions, asOfPosition: query.asOfPosition)
         guard let definition = try store.savedFunnel(named: name) else {
             printError("Error: no saved funnel named \"\(name)\" (journey funnel list)")
             throw ExitCode.failure

@@ -30,6 +30,11 @@ struct TimeTravelOptions: ParsableArguments {
 
     /// Opens the store read-only, or for writing when a past position needs a scratch copy written into it.
     func open(_ storeOptions: StoreOptions) throws -> JourneyStore {
+        try Self.open(storeOptions, asOfPosition: asOfPosition)
+    }
+
+    /// The same for commands with their own options (funnel, abandoned, lifecycle).
+    static func open(_ storeOptions: StoreOptions, asOfPosition: UInt64?) throws -> JourneyStore {
         guard let n = asOfPosition else { return try storeOptions.open(.readOnly) }
         let last: UInt64 = try { try storeOptions.open(.readOnly).lastPosition() }()
         if n >= last { return try storeOptions.open(.readOnly) }

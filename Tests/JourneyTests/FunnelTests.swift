@@ -258,4 +258,20 @@ struct FunnelTests {
             breakdown: try FunnelBreakdown.parse("property:utm_source"), attribution: .step(2))
         #expect(try FunnelDefinition.load(json: Array(d.json.utf8)) == d)
     }
+
+    @Test("--as-of-position: identity as it stood then (two persons before the link, one after)")
+    func asOfPosition() async throws {
+        try await withStore { store in
+            _ = try store.appendSync(json: [
+                track("1", "A", anon: "x", minutes: 0), track("2", "B", user: "u", minutes: 5),
+                track("3", "Login", user: "u", anon: "x", minutes: 6),
+            ].map { Array($0.utf8) })
+            var o = FunnelOptions()
+            o.asOfPosition = 2
+            #expect(counts(try await store.funnel(try definition(["A", "B"]), options: o)) == [1, 0])
+            o.asOfPosition = 3
+            #expect(counts(try await store.funnel(try definition(["A", "B"]), options: o)) == [1, 1])
+            #expect(counts(try await store.funnel(try definition(["A", "B"]))) == [1, 1])
+        }
+    }
 }

@@ -6,8 +6,11 @@ public struct FunnelOptions: Sendable, Equatable {
     /// Entry range: step 1 in [from, to), UTC ms (semantics §3: later steps may complete after `to`).
     public var from: Int64?
     public var to: Int64?
-    /// Only events with event time ≤ this (time travel).
+    /// Only events with event time ≤ this (time travel; identity as known now).
     public var asOf: Int64?
+    /// Only what the log held up to this position, identity included (served from a scratch copy of the person
+    /// projections: needs a store opened for writing; see `withPersonView`).
+    public var asOfPosition: UInt64?
     /// Conversion over time: entering and converting persons per entry period in `timeZone`.
     public var by: PeriodInterval?
     public var timeZone = "UTC"
@@ -27,14 +30,15 @@ extension JourneyStore {
     /// Computes a funnel over every person's journey (ad hoc: straight from the timelines).
     public func funnel(_ definition: FunnelDefinition, options: FunnelOptions = FunnelOptions()) throws -> FunnelResult {
         try definition.validate()
-        guard let dbs = try personDatabases() else { throw StoreError("this store has no person projections yet; open it for writing once") }
         try refreshSymbols()
         let compiled = try CompiledFunnel(definition, options: options, symbols: symbols)
-        let scan = TimelineScan(env: env, log: log, dbs: dbs, symbols: symbols, asOf: options.asOf)
-        let parts = try scan.run(make: { FunnelScanState(compiled) }) { state, _, timeline, txn in
-            try state.add(timeline, txn, scan: scan)
+        return try withPersonView(asOfPosition: options.asOfPosition) { dbs in
+            let scan = TimelineScan(env: env, log: log, dbs: dbs, symbols: symbols, asOf: options.asOf)
+            let parts = try scan.run(make: { FunnelScanState(compiled) }) { state, _, timeline, txn in
+                try state.add(timeline, txn, scan: scan)
+            }
+            return try compiled.finish(parts, symbols: symbols)
         }
-        return try compiled.finish(parts, symbols: symbols)
     }
 
     /// `funnel(_:options:)` for async callers: runs on a Dispatch thread.
@@ -51,9 +55,16 @@ extension JourneyStore {
         guard atStep >= 1 && atStep < definition.steps.count else {
             throw QueryError("--at-step: \(atStep) must be a step before the last (1…\(definition.steps.count - 1))")
         }
-        guard let dbs = try personDatabases() else { throw StoreError("this store has no person projections yet; open it for writing once") }
         try refreshSymbols()
         let compiled = try CompiledFunnel(definition, options: options, symbols: symbols)
+        return try withPersonView(asOfPosition: options.asOfPosition) { dbs in
+            try abandoned(compiled, atStep: atStep, options: options, limit: limit, dbs: dbs)
+        }
+    }
+
+    private func abandoned(
+        _ compiled: CompiledFunnel, atStep: Int, options: FunnelOptions, limit: Int, dbs: PersonDatabases
+    ) throws -> [AbandonedPerson] {
         let scan = TimelineScan(env: env, log: log, dbs: dbs, symbols: symbols, asOf: options.asOf)
         let parts = try scan.run(make: { FunnelScanState(compiled) }) { state, person, timeline, txn in
             try state.collectAbandoned(person, timeline, txn, scan: scan, atStep: atStep)
