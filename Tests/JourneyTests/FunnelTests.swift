@@ -274,4 +274,25 @@ struct FunnelTests {
             #expect(counts(try await store.funnel(try definition(["A", "B"]))) == [1, 1])
         }
     }
+
+    @Test("time-to-convert histogram between two steps: every converting person in one bin, bins cover 0…max")
+    func histogram() async throws {
+        try await withStore { store in
+            var lines: [String] = []
+            for (k, gap) in [1, 2, 3, 10, 20].enumerated() {
+                lines.append(track("a\(k)", "A", user: "u\(k)", minutes: 0))
+                lines.append(track("b\(k)", "B", user: "u\(k)", minutes: gap))
+                lines.append(track("c\(k)", "C", user: "u\(k)", minutes: gap + 1))
+            }
+            _ = try store.appendSync(json: lines.map { Array($0.utf8) })
+            var o = FunnelOptions()
+            o.histogram = (from: 1, to: 2)
+            o.histogramBins = 4
+            let h = try #require(try await store.funnel(try definition(["A", "B", "C"]), options: o).histogram)
+            #expect(h.bins.count == 4 && h.fromStep == 1 && h.toStep == 2)
+            #expect(h.bins.map(\.persons).reduce(0, +) == 5)
+            #expect(h.bins[0].lower == 0 && h.bins[3].upper >= 1200)
+            #expect(h.bins[0].persons == 3)
+        }
+    }
 }
