@@ -49,7 +49,10 @@ struct JourneyBenchmarks {
         // The data: the same generated file tools/compare-peers loads into the peers.
         let customers = Int((Double(options.events) / 5.7).rounded())
         let file = options.file ?? "\(options.dir)/journeys-c\(customers)-s7.ndjson"
-        if !fm.fileExists(atPath: file) {
+        // The query benchmarks need the file only to import their store the first time.
+        let queryStorePath = options.queryStore ?? "\(options.dir)/store-queries"
+        let onlyQueries = !options.only.isEmpty && options.only.isSubset(of: ["lifecycle", "activity", "nps"])
+        if !fm.fileExists(atPath: file) && !(onlyQueries && fm.fileExists(atPath: queryStorePath)) {
             print("generating \(file) …")
             guard let handle = fm.createFile(atPath: file, contents: nil) ? FileHandle(forWritingAtPath: file) : nil else {
                 fatalError("cannot write \(file)")
@@ -67,7 +70,7 @@ struct JourneyBenchmarks {
             handle.write(Data(buffer))
             try handle.close()
         }
-        let fileBytes = (try fm.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
+        let fileBytes = (try? fm.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
 
         func freshStore(_ name: String, bulkWrites: Bool = false) throws -> JourneyStore {
             let path = "\(options.dir)/store-\(name)"
@@ -172,7 +175,7 @@ struct JourneyBenchmarks {
         // 5. Lifecycle stage counts, activity lifecycle (90 days by week in Europe/Paris) and NPS on the imported
         // store (kept in DIR/store-queries and reused: the queries read, they do not change it).
         if wanted("lifecycle") || wanted("activity") || wanted("nps") {
-            let path = options.queryStore ?? "\(options.dir)/store-queries"
+            let path = queryStorePath
             if !fm.fileExists(atPath: path) {
                 print("importing \(file) into \(path) for the query benchmarks …")
                 let s = try JourneyStore(path: path, mapSize: 8 << 30, bulkWrites: true)
