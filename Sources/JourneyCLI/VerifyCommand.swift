@@ -21,6 +21,7 @@ struct VerifyCommand: ParsableCommand {
             guard showProgress, total > 0 else { return }
             FileHandle.standardError.write(Data("\r\u{1B}[Krebuilding: \(done) of \(total) events".utf8))
         }
+        let funnels = try store.verifySavedFunnels()
         let seconds = Date().timeIntervalSince(start)
         if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         let events = results.map(\.rebuilt.checkpoint).max() ?? 0
@@ -37,6 +38,13 @@ struct VerifyCommand: ParsableCommand {
                 j.add("ok", r.matches)
                 return j
             })
+            o.add("funnels", funnels.map { f -> Any? in
+                var j = OrderedJSON()
+                j.add("name", f.name)
+                j.add("persons_per_step", f.maintained.steps.map { $0.persons as Any? })
+                j.add("ok", f.matches)
+                return j
+            })
             o.add("events", events)
             o.add("seconds", (seconds * 1000).rounded() / 1000)
             o.add("rebuild_seconds", (rebuildSeconds * 1000).rounded() / 1000)
@@ -46,8 +54,11 @@ struct VerifyCommand: ParsableCommand {
             for r in results {
                 print(r.live.name.padding(toLength: 10, withPad: " ", startingAt: 0) + "@\(r.live.checkpoint)  live \(r.live.hex)  rebuilt \(r.rebuilt.hex)  " + (r.matches ? "OK" : "DIFFERENT"))
             }
+            for f in funnels {
+                print("funnel \(f.name): maintained \(f.maintained.steps.map(\.persons)), recomputed \(f.recomputed.steps.map(\.persons)) " + (f.matches ? "OK" : "DIFFERENT"))
+            }
             print(String(format: "rebuilt %d events in %.2f s (%.2f s in all, with digests)", events, rebuildSeconds, seconds))
         }
-        if results.contains(where: { !$0.matches }) { throw ExitCode.failure }
+        if results.contains(where: { !$0.matches }) || funnels.contains(where: { !$0.matches }) { throw ExitCode.failure }
     }
 }

@@ -61,6 +61,8 @@ struct SavedFunnelTests {
             #expect(checks > 3)
             let saved = try #require(try store.savedFunnelResult(named: "checkout"))
             #expect(saved.steps[0].persons > 100 && saved.steps[3].persons > 10)
+            let verified = try store.verifySavedFunnels()
+            #expect(verified.count == 4 && verified.allSatisfy(\.matches))
         }
     }
 

@@ -268,3 +268,36 @@ enum SavedFunnelStore {
         }
     }
 }
+
+/// A saved funnel's maintained result beside a fresh computation from the journeys.
+public struct SavedFunnelVerification: Sendable, Equatable {
+    public var name: String
+    public var maintained: FunnelResult
+    public var recomputed: FunnelResult
+    public var matches: Bool { maintained.steps == recomputed.steps && maintained.excludedPersons == recomputed.excludedPersons }
+}
+
+extension JourneyStore {
+    /// Recomputes every saved funnel from the journeys and compares it with what the projection maintains (counts,
+    /// drop-off, exact time statistics). Retried when appends land between the two reads.
+    public func verifySavedFunnels() throws -> [SavedFunnelVerification] {
+        var out: [SavedFunnelVerification] = []
+        for definition in try savedFunnels() {
+            guard let name = definition.name else { continue }
+            var attempt = 0
+            while true {
+                let before = try lastPosition()
+                guard let maintained = try savedFunnelResult(named: name) else { break }
+                let recomputed = try funnel(definition)
+                let v = SavedFunnelVerification(name: name, maintained: maintained, recomputed: recomputed)
+                attempt += 1
+                let after = try lastPosition()
+                if v.matches || attempt >= 3 || after == before {
+                    out.append(v)
+                    break
+                }
+            }
+        }
+        return out
+    }
+}
