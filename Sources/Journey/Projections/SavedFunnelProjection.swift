@@ -124,7 +124,7 @@ final class SavedFunnelProjection: AppendObserver {
     static func touchedPersons<T: TransactionReading & ~Copyable>(
         _ txn: borrowing T, log: EventLog, persons: PersonDatabases, first: UInt64, last: UInt64
     ) throws -> (touched: [UInt32], absorbed: [UInt32]) {
-        var touched = Set<UInt32>()
+        var found: [UInt32] = []
         var key: [UInt8] = []
         try txn.withCursor(log.events) { c in
             var entry = try c.seek(first)
@@ -137,7 +137,7 @@ final class SavedFunnelProjection: AppendObserver {
                             try txn.withValue(persons.personIds, key: k) { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
                         }
                         if let n {
-                            touched.insert(n)
+                            found.append(n)
                             break
                         }
                     }
@@ -145,9 +145,13 @@ final class SavedFunnelProjection: AppendObserver {
                 entry = try c.next()
             }
         }
+        found.sort()
+        var touched: [UInt32] = []
+        touched.reserveCapacity(found.count)
+        for n in found where touched.last != n { touched.append(n) }
         // Merged away in these positions: under their survivor's merge records, and transitively under theirs.
         var absorbed = Set<UInt32>()
-        var pending = Array(touched)
+        var pending = touched
         try txn.withCursor(persons.merges) { c in
             while let survivor = pending.popLast() {
                 var k = UInt64(survivor)
@@ -162,8 +166,8 @@ final class SavedFunnelProjection: AppendObserver {
                 }
             }
         }
-        touched.subtract(absorbed)
-        return (touched.sorted(), absorbed.sorted())
+        if !absorbed.isEmpty { touched.removeAll { absorbed.contains($0) } }
+        return (touched, absorbed.sorted())
     }
 
     /// Re-evaluates `touched` for funnel `f`, drops `absorbed`, and writes the aggregates' changes and the checkpoint.
@@ -246,19 +250,6 @@ enum FunnelRow {
         row.append(o.excluded ? 1 : 0)
         for k in 0..<o.reached { withUnsafeBytes(of: o.times[k].littleEndian) { row.append(contentsOf: $0) } }
     }
-
-    /// (reached, excluded, times) of a stored row.
-    static func decode(_ row: [UInt8]) -> (reached: Int, excluded: Bool, times: [Int64]) {
-        guard row.count >= 2 else { return (0, false, []) }
-        let reached = Int(row[0])
-        var times: [Int64] = []
-        row.withUnsafeBytes { b in
-            for k in 0..<reached where 2 + 8 * k + 8 <= b.count {
-                times.append(Int64(littleEndian: b.loadUnaligned(fromByteOffset: 2 + 8 * k, as: Int64.self)))
-            }
-        }
-        return (times.count, row[1] != 0, times)
-    }
 }
 
 /// What one transaction changes in a funnel's aggregates.
@@ -268,14 +259,12 @@ struct FunnelDelta {
     var counts: [Int64]
     var sumPrevious: [Int64]
     var sumStart: [Int64]
-    /// (step, kind, duration) → change in persons.
-    var durations: [DurationKey: Int64] = [:]
+    /// (packed step, kind and duration, change): sorted and merged at write time, so the counters are bumped in
+    /// key order (no hashing, page after page).
+    var durations: [(key: UInt64, change: Int64)] = []
 
-    struct DurationKey: Hashable {
-        var step: Int
-        var kind: Int
-        var value: UInt64
-    }
+    static let valueBits: UInt64 = 48
+    static let valueMask: UInt64 = (1 << 48) - 1
 
     init(steps: Int) {
         self.steps = steps
@@ -284,27 +273,52 @@ struct FunnelDelta {
         sumStart = counts
     }
 
+    @inline(__always) static func pack(step: Int, kind: Int, value: Int64) -> UInt64 {
+        UInt64(step) << 50 | UInt64(kind) << 49 | (UInt64(max(0, value)) & valueMask)
+    }
+
     mutating func add(_ row: [UInt8], sign: Int64) {
-        let (reached, excluded, t) = FunnelRow.decode(row)
+        row.withUnsafeBytes { add($0, sign: sign) }
+    }
+
+    /// Adds (sign 1) or removes (sign −1) a stored row's contribution, read in place.
+    mutating func add(_ row: UnsafeRawBufferPointer, sign: Int64) {
+        guard row.count >= 2 else { return }
+        let reached = min(Int(row[0]), (row.count - 2) / 8, steps)
         if reached == 0 { return }
-        if excluded {
-            self.excluded += sign
+        if row[1] != 0 {
+            excluded += sign
             return
         }
-        for k in 0..<min(reached, steps) {
+        @inline(__always) func time(_ k: Int) -> Int64 { Int64(littleEndian: row.loadUnaligned(fromByteOffset: 2 + 8 * k, as: Int64.self)) }
+        let t0 = time(0)
+        var previousTime = t0
+        counts[0] += sign
+        for k in 1..<max(1, reached) {
+            let t = time(k)
             counts[k] += sign
-            guard k > 0 else { continue }
-            let previous = t[k] - t[k - 1]
-            let start = t[k] - t[0]
-            sumPrevious[k] += sign * previous
-            sumStart[k] += sign * start
-            durations[DurationKey(step: k, kind: 0, value: UInt64(max(0, previous))), default: 0] += sign
-            durations[DurationKey(step: k, kind: 1, value: UInt64(max(0, start))), default: 0] += sign
+            sumPrevious[k] += sign * (t - previousTime)
+            sumStart[k] += sign * (t - t0)
+            durations.append((Self.pack(step: k, kind: 0, value: t - previousTime), sign))
+            durations.append((Self.pack(step: k, kind: 1, value: t - t0), sign))
+            previousTime = t
         }
     }
 
-    func write(_ txn: inout WriteTransaction, _ dbs: SavedFunnelDatabases, id: UInt32) throws {
-        let isZero = excluded == 0 && counts.allSatisfy { $0 == 0 } && durations.values.allSatisfy { $0 == 0 }
+    mutating func write(_ txn: inout WriteTransaction, _ dbs: SavedFunnelDatabases, id: UInt32) throws {
+        durations.sort { $0.key < $1.key }
+        // Merge equal keys; drop the ones that cancel out (a person re-evaluated to the same times).
+        var merged: [(key: UInt64, change: Int64)] = []
+        merged.reserveCapacity(durations.count)
+        for d in durations {
+            if let last = merged.last, last.key == d.key {
+                merged[merged.count - 1].change += d.change
+            } else {
+                merged.append(d)
+            }
+        }
+        merged.removeAll { $0.change == 0 }
+        let isZero = excluded == 0 && counts.allSatisfy { $0 == 0 } && merged.isEmpty
         if isZero { return }
         let summaryKey = FunnelKeys.summary(id)
         var summary = try summaryKey.withUnsafeBytes { k in
@@ -322,13 +336,26 @@ struct FunnelDelta {
         try summaryKey.withUnsafeBytes { k in
             try summary.map(\.littleEndian).withUnsafeBytes { v in try txn.put(dbs.state, key: k, value: v) }
         }
+        // Each level in key order: shifting the value keeps (step, kind, value) order, so equal buckets are adjacent.
+        var key = FunnelKeys.duration(id, tag: 0, step: 0, kind: 0, value: 0)
         for level in SavedFunnelDatabases.levels {
-            var changes: [DurationKey: Int64] = [:]
-            for (d, change) in durations where change != 0 {
-                changes[DurationKey(step: d.step, kind: d.kind, value: d.value >> level.shift), default: 0] += change
-            }
-            for (d, change) in changes where change != 0 {
-                try Self.bump(&txn, dbs, FunnelKeys.duration(id, tag: level.tag, step: d.step, kind: d.kind, value: d.value), by: change)
+            var i = 0
+            while i < merged.count {
+                let group = merged[i].key >> Self.valueBits
+                let bucket = (merged[i].key & Self.valueMask) >> level.shift
+                var change: Int64 = 0
+                while i < merged.count && merged[i].key >> Self.valueBits == group
+                    && (merged[i].key & Self.valueMask) >> level.shift == bucket
+                {
+                    change += merged[i].change
+                    i += 1
+                }
+                guard change != 0 else { continue }
+                key[4] = level.tag
+                key[5] = UInt8(truncatingIfNeeded: group >> 2)
+                key[6] = UInt8(truncatingIfNeeded: (group >> 1) & 1)
+                withUnsafeBytes(of: bucket.bigEndian) { b in for j in 0..<8 { key[7 + j] = b[j] } }
+                try Self.bump(&txn, dbs, key, by: change)
             }
         }
     }
