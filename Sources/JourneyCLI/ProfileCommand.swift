@@ -25,9 +25,28 @@ struct ProfileCommand: ParsableCommand {
             printError("no person with id \(id)" + ((try? timeTravel.label()).flatMap { $0.map { " (as of \($0))" } } ?? ""))
             throw ExitCode.failure
         }
+        // The lifecycle stage history (default stages), as of the same moment.
+        let moment = LifecycleMoment(time: try timeTravel.asOfMillis(), position: timeTravel.asOfPosition)
+        let history = try store.stageHistory(for: id, at: moment) ?? []
         switch format {
-        case .json, .ndjson: print(profileJSON(p, withMerges: true).string)
-        default: printProfileTable(p, asOf: try timeTravel.label())
+        case .json, .ndjson:
+            var o = profileJSON(p, withMerges: true)
+            o.add("stage_history", history.map { h -> Any? in
+                var j = OrderedJSON()
+                j.add("stage", h.stage)
+                j.add("entered_at", isoTime(h.enteredAt))
+                j.add("event", h.event)
+                return j
+            })
+            print(o.string)
+        default:
+            printProfileTable(p, asOf: try timeTravel.label())
+            if !history.isEmpty {
+                print("stage history (default lifecycle stages)")
+                for h in history {
+                    print("  " + isoTime(h.enteredAt) + "  " + h.stage.padding(toLength: 18, withPad: " ", startingAt: 0) + (h.event.map { "after \($0)" } ?? "after inactivity"))
+                }
+            }
         }
     }
 }
