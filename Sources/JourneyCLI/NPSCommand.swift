@@ -9,13 +9,14 @@ struct NPSCommand: ParsableCommand {
         abstract: "NPS (promoters 9–10, passives 7–8, detractors 0–6), optionally CSAT and CES, overall and per group.",
         discussion: """
             Each person counts once per metric: their latest answer with an event time in [--from, --to).
-            --by stage groups by the stage the person was in just before answering; --by step:FILE by the furthest
-            step of the funnel defined in FILE (schemas/funnel.schema.json) the person reached.
+            --by stage groups by the stage the person was in just before answering; --by step:FUNNEL by the furthest
+            step the person reached of FUNNEL, a saved funnel's name (journey funnel define) or a definition file
+            (schemas/funnel.schema.json).
             JSON: {"nps":{"event":…,"responses":…,"promoters":…,"passives":…,"detractors":…,"score":…,"groups":[…]},…}.
             """)
 
     @OptionGroup var storeOptions: StoreOptions
-    @Option(help: "channel, stage or step:FUNNEL_FILE") var by: String?
+    @Option(help: "channel, stage or step:FUNNEL (a saved funnel's name or a definition file)") var by: String?
     @Option(help: "Answers from this time (inclusive).") var from: String?
     @Option(help: "Answers before this time.") var to: String?
     @Option(help: "The NPS event.") var npsEvent: String = "NPS Responded"
@@ -41,14 +42,15 @@ struct NPSCommand: ParsableCommand {
         return out
     }
 
-    func breakdown() throws -> VoiceBreakdown {
+    func breakdown(_ store: JourneyStore) throws -> VoiceBreakdown {
         guard let by else { return .none }
         switch by {
         case "channel": return .channel
         case "stage": return .stage(try definition.load())
         default:
-            guard by.hasPrefix("step:"), by.count > 5 else { throw ValidationError("--by must be channel, stage or step:FUNNEL_FILE") }
+            guard by.hasPrefix("step:"), by.count > 5 else { throw ValidationError("--by must be channel, stage or step:FUNNEL") }
             let file = String(by.dropFirst(5))
+            if let saved = try store.savedFunnel(named: file) { return .step(saved) }
             guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("--by: cannot read the funnel definition \(file)") }
             do {
                 return .step(try FunnelDefinition.load(json: Array(data), source: file))
@@ -61,8 +63,8 @@ struct NPSCommand: ParsableCommand {
     func run() throws {
         let lo = try from.map { try parseTime($0, option: "--from") }
         let hi = try to.map { try parseTime($0, option: "--to") }
-        let breakdown = try breakdown()
         let store = try storeOptions.open(.readOnly)
+        let breakdown = try breakdown(store)
         let reports = try metrics().map { try store.voice($0, by: breakdown, from: lo, to: hi) }
         switch format {
         case .json, .ndjson:

@@ -244,6 +244,9 @@ struct FunnelTests {
             let refused = try await s.run(["funnel", "define", "--store", store, bad])
             #expect(refused.exitCode == 64, "\(refused)")
             #expect(refused.stderr.contains("steps[1].where[0].op"), "\(refused.stderr)")
+            // NPS by the furthest step of a saved funnel, named.
+            let nps = try await s.run(["nps", "--store", store, "--by", "step:checkout"])
+            #expect(nps.exitCode == 0 && nps.stdout.contains("4. Order"), "\(nps)")
             let missing = try await s.run(["funnel", "show", "nope", "--store", store])
             #expect(missing.exitCode == 1 && missing.stderr.contains("nope"))
         }
