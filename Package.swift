@@ -33,6 +33,7 @@ let package = Package(
         .testTarget(
             name: "JourneyTests",
             dependencies: ["Journey", "JourneyCLI"],
+            exclude: ["Fixtures"],  // read by source path (TestResources.sourcePath)
             resources: [.copy("Golden")],
             swiftSettings: strictSettings
         ),

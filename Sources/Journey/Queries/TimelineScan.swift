@@ -67,8 +67,8 @@ struct TimelineScan {
         var accs: [Acc] = (0..<partitions).map { _ in make() }
         let failure = Mutex<(any Error)?>(nil)
         let step = last / UInt64(partitions) + 1
-        try accs.withUnsafeMutableBufferPointer { accs in
-          try withoutActuallyEscaping(body) { body in
+        accs.withUnsafeMutableBufferPointer { accs in
+          withoutActuallyEscaping(body) { body in
             let base = UnsafeMutableBufferPointerBox(accs)
             let work: (Int) -> Void = { (p: Int) in
                 let lo = UInt64(p) * step
