@@ -53,6 +53,9 @@ struct TimelineScan {
     /// logged since, identity included).
     var asOf: Int64?
 
+    /// `dbs` is one of the two live-able sets (not a scratch copy for `--as-of-position`).
+    var isLiveSet: Bool { dbs.prefix == PersonSets.primary || dbs.prefix == PersonSets.alternate }
+
     /// Calls `body` for every person with at least one event in view, in number order inside a partition.
     /// `body` gets the read transaction too, for record lookups (`record(at:)`).
     func run<Acc>(
@@ -75,6 +78,11 @@ struct TimelineScan {
                 let hi = lo + step
                 do {
                     try env.read { txn in
+                        // A rebuild may have switched the live set (and be clearing the old one) since `dbs` was
+                        // resolved: never read a set this snapshot no longer calls live.
+                        if isLiveSet, try PersonSets.livePrefix(txn, log: log) != dbs.prefix {
+                            throw StoreError("a rebuild switched the person projections during this query; run it again")
+                        }
                         try txn.withCursor(dbs.timelines) { c in
                             var entry = try c.seek(max(lo, 1))
                             while let e = entry, e.integerKey < hi {
