@@ -30,6 +30,12 @@ struct CrashTests {
         let total = reference.counts.events
         try await withSandbox { s in
             let store = s.path("store")
+            // A saved funnel kept up to date by every commit of the import (it must survive the crash consistent).
+            let funnel = s.path("funnel.json")
+            try Data(#"{"name":"checkout","steps":["Product Viewed","Product Added","Order Completed"],"window":"7d"}"#.utf8)
+                .write(to: URL(fileURLWithPath: funnel))
+            let defined = try await s.run(["funnel", "define", "--store", store, funnel])
+            try #require(defined.exitCode == 0, "\(defined)")
             // The parts in one command: at least one commit per part, so the kill can land between many commits.
             let files = big.parts.map(\.path)
             let child = try s.start(["--store", store, "import", "--quiet"] + files)
@@ -84,6 +90,9 @@ struct CrashTests {
                     && (partial.stdoutData.isEmpty || reference.export[reference.export.startIndex + partial.stdoutData.count - 1] == 0x0A),
                 "the surviving log is not a prefix of the clean log")
             #expect(partial.stdoutLines.count == afterCrash.events)
+            // The projections (persons, timelines, the saved funnel) are exactly what a rebuild of that log gives.
+            let verified = try await s.run(["verify", "--store", store])
+            #expect(verified.exitCode == 0 && verified.stdout.contains("funnel checkout"), "\(verified)")
 
             // Import the same input again, to completion.
             let resumed = try await s.run(["--store", store, "import"] + files + ["--format", "json"], timeout: 180)
@@ -102,6 +111,8 @@ struct CrashTests {
             #expect(got.count == want.count)
             #expect(Set(got) == Set(want), "the resumed store's export has different lines than the clean one's")
             #expect(export.stdoutData == reference.export, "same lines, different order")
+            let verifiedAtEnd = try await s.run(["verify", "--store", store])
+            #expect(verifiedAtEnd.exitCode == 0, "\(verifiedAtEnd)")
         }
     }
 
