@@ -64,7 +64,12 @@ struct IdentifierTable {
 
     @inline(__always)
     static func hash(kind: UInt8, _ bytes: UnsafeRawBufferPointer) -> UInt64 {
-        Hashing.hash64(bytes) ^ (kind == IdentifierKind.user ? 0x9E37_79B9_7F4A_7C15 : 0)
+        hash(kind: kind, hash64: Hashing.hash64(bytes))
+    }
+
+    @inline(__always)
+    static func hash(kind: UInt8, hash64: UInt64) -> UInt64 {
+        hash64 ^ (kind == IdentifierKind.user ? 0x9E37_79B9_7F4A_7C15 : 0)
     }
 
     @inline(__always)
@@ -75,7 +80,13 @@ struct IdentifierTable {
     /// The index of (kind, bytes), adding it if new (`isNew` tells which).
     @inline(__always)
     mutating func intern(kind: UInt8, _ bytes: UnsafeRawBufferPointer, isNew: inout Bool) -> Int32 {
-        let h = Self.hash(kind: kind, bytes)
+        intern(kind: kind, bytes, hash64: Hashing.hash64(bytes), isNew: &isNew)
+    }
+
+    /// The same, with `Hashing.hash64(bytes)` computed by the caller (a rebuild hashes on another thread).
+    @inline(__always)
+    mutating func intern(kind: UInt8, _ bytes: UnsafeRawBufferPointer, hash64: UInt64, isNew: inout Bool) -> Int32 {
+        let h = Self.hash(kind: kind, hash64: hash64)
         let lk = Self.lengthAndKind(bytes.count, kind)
         let found: Int32? = slots.withUnsafeBufferPointer { slots in
             entries.withUnsafeBufferPointer { entries in

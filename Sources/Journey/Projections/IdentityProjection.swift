@@ -191,7 +191,9 @@ struct IdentityBatch {
 
     // MARK: Steps 1 and 2
 
-    mutating func readEvents(_ txn: borrowing WriteTransaction, log: EventLog, from: UInt64, to: UInt64) throws {
+    mutating func readEvents<T: TransactionReading & ~Copyable>(_ txn: borrowing T, log: EventLog, from: UInt64, to: UInt64)
+        throws
+    {
         try txn.withCursor(log.events) { c in
             var entry = try c.seek(from)
             var expected = from
@@ -272,14 +274,16 @@ struct IdentityBatch {
 
     /// The survivor of `i`, with its record loaded.
     @inline(__always)
-    mutating func loadedRoot(_ i: Int32, _ txn: borrowing WriteTransaction, dbs: PersonDatabases) throws -> Int32 {
+    mutating func loadedRoot<T: TransactionReading & ~Copyable>(_ i: Int32, _ txn: borrowing T, dbs: PersonDatabases) throws
+        -> Int32
+    {
         let r = root(i)
         if !persons[Int(r)].loaded { try load(r, txn, dbs: dbs) }
         return r
     }
 
     /// Reads a stored person's record: its aggregates and all its identifiers (registered in the table).
-    mutating func load(_ p: Int32, _ txn: borrowing WriteTransaction, dbs: PersonDatabases) throws {
+    mutating func load<T: TransactionReading & ~Copyable>(_ p: Int32, _ txn: borrowing T, dbs: PersonDatabases) throws {
         let number = persons[Int(p)].number
         let ok = try txn.withValue(dbs.persons, key: UInt64(number)) { bytes -> Bool in
             guard let r = PersonRecordView(bytes) else { return false }
@@ -329,7 +333,7 @@ struct IdentityBatch {
     }
 
     /// Applies event `k`: links its identifiers (creating or merging persons) and attributes it.
-    mutating func attribute(_ k: Int, _ txn: borrowing WriteTransaction, dbs: PersonDatabases) throws {
+    mutating func attribute<T: TransactionReading & ~Copyable>(_ k: Int, _ txn: borrowing T, dbs: PersonDatabases) throws {
         let e = events[k]
         var previous: Int32 = -1
         if e.previousAnonymous >= 0 {
@@ -379,9 +383,8 @@ struct IdentityBatch {
 
     /// Adds the survivor of identifier `id`'s person to `roots` (kept sorted by person number, no repeats).
     @inline(__always)
-    mutating func addRoot(
-        of id: Int32, _ roots: inout (Int32, Int32, Int32), _ n: inout Int, _ txn: borrowing WriteTransaction,
-        dbs: PersonDatabases
+    mutating func addRoot<T: TransactionReading & ~Copyable>(
+        of id: Int32, _ roots: inout (Int32, Int32, Int32), _ n: inout Int, _ txn: borrowing T, dbs: PersonDatabases
     ) throws {
         guard id >= 0, ids.owner[Int(id)] >= 0 else { return }
         let r = try loadedRoot(ids.owner[Int(id)], txn, dbs: dbs)

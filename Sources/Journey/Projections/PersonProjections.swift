@@ -144,12 +144,22 @@ final class PersonProjections: AppendObserver {
         }
     }
 
-    /// Builds the projections from position 1 through `through` into `dbs` (a scratch copy), from nothing.
+    /// Log positions resolved in memory at once by a rebuild from nothing (`PersonBulkRebuild`): the whole of a
+    /// 10M-event store, in about 2 GB of memory; a longer log continues in chunks.
+    static let rebuildSpan: UInt64 = 1 << 24
+
+    /// Builds the projections from position 1 through `through` into `dbs` (a scratch copy), from nothing: the
+    /// first `span` positions in memory, the rest in chunks.
     static func rebuild(
-        into dbs: PersonDatabases, log: EventLog, through: UInt64, chunk: UInt64 = chunk,
+        into dbs: PersonDatabases, log: EventLog, through: UInt64, chunk: UInt64 = chunk, span: UInt64 = rebuildSpan,
         progress: ((UInt64) -> Void)? = nil
     ) throws {
         try log.env.write { txn in try dbs.clearAll(&txn) }
+        let first = min(through, max(1, span))
+        if first > 0 {
+            try PersonBulkRebuild.build(dbs, log: log, through: first)
+            progress?(first)
+        }
         try catchUp(dbs, log: log, through: through, chunk: chunk, progress: progress)
     }
 }

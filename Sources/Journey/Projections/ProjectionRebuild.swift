@@ -38,6 +38,8 @@ extension JourneyStore {
     public func rebuildProjections(
         _ names: [String] = [], chunk: UInt64? = nil, progress: ((_ done: UInt64, _ total: UInt64) -> Void)? = nil
     ) throws -> RebuildReport {
+        // An explicit chunk also bounds the in-memory span, so progress (and appenders) come at that pace.
+        let span = chunk.map { max(1, $0) } ?? PersonProjections.rebuildSpan
         let chunk = max(1, chunk ?? PersonProjections.chunk)
         for name in names where !Self.projectionNames.contains(name) {
             throw StoreError(
@@ -56,7 +58,9 @@ extension JourneyStore {
 
         let start = DispatchTime.now().uptimeNanoseconds
         let target = try lastPosition()
-        try PersonProjections.rebuild(into: copy, log: log, through: target, chunk: chunk) { progress?($0, target) }
+        try PersonProjections.rebuild(into: copy, log: log, through: target, chunk: chunk, span: span) {
+            progress?($0, target)
+        }
         // Catch up with what was appended meanwhile outside the switch, so the switch itself stays short.
         while true {
             let (at, end) = try env.read { txn in (try PersonProjections.checkpoint(txn, copy), try log.lastPosition(txn)) }

@@ -16,67 +16,30 @@ struct TimelineProjection {
 
     /// Runs after `IdentityProjection.write` of the same batch (which fills `batch.numberOrder`).
     func write(_ txn: inout WriteTransaction, _ batch: inout IdentityBatch, through last: UInt64) throws {
-        precondition(MemoryLayout<PackedEntry>.stride == TimelineLayout.entrySize)
-        let order = batch.numberOrder
-        // Bucket per surviving touched person, in number order.
-        var bucketOf = [Int32](repeating: -1, count: batch.persons.count)
-        var survivors: [Int32] = []
-        var absorbed: [UInt32] = []
-        for p in order {
-            let s = batch.persons[Int(p)]
-            if s.parent == p && s.touched {
-                bucketOf[Int(p)] = Int32(survivors.count)
-                survivors.append(p)
-            } else if s.parent != p && s.persisted {
-                absorbed.append(s.number)
-            }
-        }
-        // Counting sort of the events by bucket; inside a bucket they stay in position order.
-        var starts = [Int](repeating: 0, count: survivors.count + 1)
-        var eventBucket = [Int32](repeating: 0, count: batch.events.count)
-        for k in 0..<batch.events.count {
-            let b = bucketOf[Int(batch.root(batch.events[k].person))]
-            eventBucket[k] = b
-            starts[Int(b) + 1] += 1
-        }
-        for b in 0..<survivors.count { starts[b + 1] += starts[b] }
-        var fill = starts
-        var entries = [PackedEntry](
-            repeating: PackedEntry(time: 0, name: 0, channel: 0, position: 0), count: batch.events.count)
-        for k in 0..<batch.events.count {
-            let e = batch.events[k]
-            let b = Int(eventBucket[k])
-            entries[fill[b]] = PackedEntry(time: e.time, name: e.name, channel: e.channel, position: e.position, kind: e.kind)
-            fill[b] += 1
-        }
-
+        let groups = TimelineGroups(&batch)
         var scratch: [UInt8] = []
         var merged: [PackedEntry] = []
         var cursor = try txn.makeCursor(dbs.timelines)
-        try entries.withUnsafeMutableBufferPointer { all in
+        try groups.entries.withUnsafeBufferPointer { all in
             try batch.persons.withUnsafeBufferPointer { persons in
-                for (b, p) in survivors.enumerated() {
-                    var new = UnsafeMutableBufferPointer(rebasing: all[starts[b]..<starts[b + 1]])
-                    if !isSorted(new) { new.sort(by: PackedEntry.before) }
+                for (b, p) in groups.survivors.enumerated() {
+                    let new = UnsafeBufferPointer(rebasing: all[groups.starts[b]..<groups.starts[b + 1]])
                     try writeTimeline(
-                        of: p, new: UnsafeBufferPointer(new), persons: persons, txn: txn, cursor: &cursor,
-                        scratch: &scratch, merged: &merged)
+                        of: p, new: new, persons: persons, txn: txn, cursor: &cursor, scratch: &scratch, merged: &merged)
                 }
             }
         }
         _ = consume cursor
         // Persons merged away: their entries are now in their survivor's timeline (read above, so deleted last).
-        for number in absorbed {
+        for number in groups.absorbed {
             var k = UInt64(number)
             _ = try withUnsafeBytes(of: &k) { try txn.delete(dbs.timelines, key: $0) }
         }
-        try ProjectionMeta(version: Self.version, checkpoint: last, counter: 0).write(&txn, dbs.meta, name: Self.name)
+        try Self.writeMeta(&txn, dbs, through: last)
     }
 
-    private func isSorted(_ b: UnsafeMutableBufferPointer<PackedEntry>) -> Bool {
-        if b.count < 2 { return true }
-        for i in 1..<b.count where PackedEntry.before(b[i], b[i - 1]) { return false }
-        return true
+    static func writeMeta(_ txn: inout WriteTransaction, _ dbs: PersonDatabases, through last: UInt64) throws {
+        try ProjectionMeta(version: version, checkpoint: last, counter: 0).write(&txn, dbs.meta, name: name)
     }
 
     /// Writes survivor `p`'s timeline: its stored entries, those of the stored persons it absorbed, and `new`.
@@ -137,5 +100,64 @@ struct TimelineProjection {
                 try cursor.put(key: k, value: v, flags: survivor.persisted ? [] : .append)
             }
         }
+    }
+}
+
+/// A batch's events grouped by their final person: one bucket per surviving touched person, in number order, each
+/// sorted by (event time, position) (a counting sort keeps position order inside a bucket; most need no sort).
+struct TimelineGroups {
+    /// Local indices of the surviving touched persons, in number order.
+    var survivors: [Int32] = []
+    /// Bucket `b` is `entries[starts[b]..<starts[b + 1]]`.
+    var starts: [Int]
+    var entries: [PackedEntry]
+    /// Numbers of the stored persons merged away by the batch.
+    var absorbed: [UInt32] = []
+
+    /// Needs `batch.numberOrder` (filled by `IdentityProjection.write` or the bulk rebuild).
+    init(_ batch: inout IdentityBatch) {
+        precondition(MemoryLayout<PackedEntry>.stride == TimelineLayout.entrySize)
+        var bucketOf = [Int32](repeating: -1, count: batch.persons.count)
+        for p in batch.numberOrder {
+            let s = batch.persons[Int(p)]
+            if s.parent == p && s.touched {
+                bucketOf[Int(p)] = Int32(survivors.count)
+                survivors.append(p)
+            } else if s.parent != p && s.persisted {
+                absorbed.append(s.number)
+            }
+        }
+        let count = batch.events.count
+        starts = [Int](repeating: 0, count: survivors.count + 1)
+        var eventBucket = [Int32](repeating: 0, count: count)
+        for k in 0..<count {
+            let b = bucketOf[Int(batch.root(batch.events[k].person))]
+            eventBucket[k] = b
+            starts[Int(b) + 1] += 1
+        }
+        for b in 0..<survivors.count { starts[b + 1] += starts[b] }
+        var fill = starts
+        entries = [PackedEntry](repeating: PackedEntry(time: 0, name: 0, channel: 0, position: 0), count: count)
+        batch.events.withUnsafeBufferPointer { events in
+            entries.withUnsafeMutableBufferPointer { entries in
+                for k in 0..<count {
+                    let e = events[k]
+                    let b = Int(eventBucket[k])
+                    entries[fill[b]] = PackedEntry(
+                        time: e.time, name: e.name, channel: e.channel, position: e.position, kind: e.kind)
+                    fill[b] += 1
+                }
+                for b in 0..<survivors.count {
+                    var bucket = UnsafeMutableBufferPointer(rebasing: entries[starts[b]..<starts[b + 1]])
+                    if !Self.isSorted(bucket) { bucket.sort(by: PackedEntry.before) }
+                }
+            }
+        }
+    }
+
+    private static func isSorted(_ b: UnsafeMutableBufferPointer<PackedEntry>) -> Bool {
+        if b.count < 2 { return true }
+        for i in 1..<b.count where PackedEntry.before(b[i], b[i - 1]) { return false }
+        return true
     }
 }

@@ -1,0 +1,285 @@
+internal import Dispatch
+internal import Glibc
+internal import LMDB
+internal import Synchronization
+
+/// A rebuild of the person projections from nothing, resolved in memory over a long span of the log and written
+/// once, in key order.
+///
+/// The chunked path (`PersonProjections.catchUp`) reads back and rewrites every person and timeline a chunk
+/// touches, so over a long log each is written many times. Here nothing is stored yet, so there is nothing to
+/// look up or load: the span is resolved by the same `IdentityBatch` steps as one big transaction would be, which
+/// gives the same bytes (any split of the log does), and each table is then filled in key order with `MDB_APPEND`
+/// (full pages, no searches) over several write transactions of bounded size. The checkpoints are written last:
+/// until then the set holds state without a checkpoint, which every reader of a scratch set treats as unfinished
+/// (it is cleared at open, by the next rebuild, or by `buildView`).
+enum PersonBulkRebuild {
+    /// Log positions read per read transaction (a long-lived reader would pin pages).
+    static let readChunk: UInt64 = 1 << 18
+    /// Bytes put per write transaction: bounded, so LMDB's dirty page list stays short.
+    static let transactionBytes = 64 << 20
+
+    /// Builds positions 1...`last` into `dbs`, which must be empty.
+    static func build(_ dbs: PersonDatabases, log: EventLog, through last: UInt64) throws {
+        var batch = IdentityBatch(expectedEvents: Int(last))
+        batch.reset(nextPerson: 1)
+        try resolve(log: log, through: last, into: &batch, dbs: dbs)
+        batch.eventIdentifiers = batch.ids.count
+        try writeIdentifiers(dbs, log: log, &batch)
+        try writePersons(dbs, log: log, &batch)
+        try writeMerges(dbs, log: log, &batch)
+        let groups = TimelineGroups(&batch)
+        try writeTimelines(dbs, log: log, groups, persons: batch.persons)
+        let counter = UInt64(batch.nextPerson)
+        try log.env.write { txn in
+            try ProjectionMeta(version: IdentityProjection.version, checkpoint: last, counter: counter)
+                .write(&txn, dbs.meta, name: IdentityProjection.name)
+            try TimelineProjection.writeMeta(&txn, dbs, through: last)
+        }
+    }
+
+    /// Steps 1 and 3 on two threads: a helper decodes the next range of the log (copying out the identifiers and
+    /// hashing them) while this thread interns and attributes the current one.
+    private static func resolve(
+        log: EventLog, through last: UInt64, into batch: inout IdentityBatch, dbs: PersonDatabases
+    ) throws {
+        var ranges: [ClosedRange<UInt64>] = []
+        var from: UInt64 = 1
+        while from <= last {
+            let to = min(last, from + readChunk - 1)
+            ranges.append(from...to)
+            from = to + 1
+        }
+        guard let first = ranges.first else { return }
+        var current = try DecodedRange(log: log, range: first)
+        for r in ranges.indices {
+            let group = DispatchGroup()
+            let next = ResultBox()
+            if r + 1 < ranges.count {
+                let range = ranges[r + 1]
+                DispatchQueue.global().async(group: group) {
+                    next.result.withLock { $0 = Result { try DecodedRange(log: log, range: range) } }
+                }
+            }
+            let base = batch.events.count
+            batch.intern(current)
+            try log.env.read { txn in
+                for k in base..<batch.events.count { try batch.attribute(k, txn, dbs: dbs) }
+            }
+            group.wait()
+            if r + 1 < ranges.count {
+                guard let decoded = next.result.withLock({ $0 }) else { throw StoreError("rebuild: a log range was not read") }
+                current = try decoded.get()
+            }
+        }
+    }
+
+    /// Runs `body(&txn, start)` in successive write transactions; each returns where the next one starts, until
+    /// `count`. (`Environment.write` may run a body twice after growing the map: the start is only advanced after
+    /// a commit.)
+    private static func inTransactions(
+        _ env: Environment, count: Int, _ body: (inout WriteTransaction, Int) throws -> Int
+    ) throws {
+        var start = 0
+        while start < count { start = try env.write { txn in try body(&txn, start) } }
+    }
+
+    /// `person_ids`: every identifier that has a person, in key order.
+    private static func writeIdentifiers(_ dbs: PersonDatabases, log: EventLog, _ batch: inout IdentityBatch) throws {
+        var order: [Int32] = []
+        order.reserveCapacity(batch.ids.count)
+        for i in 0..<Int32(batch.ids.count) where batch.ids.owner[Int(i)] >= 0 { order.append(i) }
+        batch.ids.sortByKey(&order)
+        var numbers = [UInt32](repeating: 0, count: order.count)
+        for (j, i) in order.enumerated() { numbers[j] = batch.persons[Int(batch.root(batch.ids.owner[Int(i)]))].number }
+        let ids = batch.ids
+        var key: [UInt8] = []
+        var previous: [UInt8] = []
+        key.reserveCapacity(IdentifierKind.maxInlineLength + 1)
+        previous.reserveCapacity(IdentifierKind.maxInlineLength + 1)
+        try inTransactions(log.env, count: order.count) { txn, start in
+            var cursor = try txn.makeCursor(dbs.personIds)
+            var bytes = 0
+            var j = start
+            // A new transaction's cursor starts unpositioned; `MDB_APPEND` still finds the end itself.
+            previous.removeAll(keepingCapacity: true)
+            if start > 0 { ids.key(order[start - 1], into: &previous) }
+            while j < order.count && bytes < transactionBytes {
+                ids.key(order[j], into: &key)
+                // The key sort is exact up to 510 bytes; a longer identifier may land out of order: plain put.
+                let inOrder = previous.isEmpty || Self.less(previous, key)
+                var number = numbers[j].littleEndian
+                try key.withUnsafeBytes { k in
+                    try withUnsafeBytes(of: &number) { try cursor.put(key: k, value: $0, flags: inOrder ? .append : []) }
+                }
+                if inOrder { swap(&previous, &key) }
+                bytes += key.count + 16
+                j += 1
+            }
+            return j
+        }
+    }
+
+    /// LMDB's default key order: bytes, then length.
+    private static func less(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        a.withUnsafeBytes { x in
+            b.withUnsafeBytes { y in
+                let n = min(x.count, y.count)
+                if n > 0, let xb = x.baseAddress, let yb = y.baseAddress {
+                    let c = memcmp(xb, yb, n)
+                    if c != 0 { return c < 0 }
+                }
+                return x.count < y.count
+            }
+        }
+    }
+
+    /// `persons`: each surviving person's record, in number order.
+    private static func writePersons(_ dbs: PersonDatabases, log: EventLog, _ batch: inout IdentityBatch) throws {
+        batch.sortPersonsByNumber()
+        let order = batch.numberOrder
+        var record = ByteWriter(capacity: 256)
+        var sortedIds: [Int32] = []
+        try inTransactions(log.env, count: order.count) { txn, start in
+            var cursor = try txn.makeCursor(dbs.persons)
+            var bytes = 0
+            var j = start
+            while j < order.count && bytes < transactionBytes {
+                let p = order[j]
+                j += 1
+                let state = batch.persons[Int(p)]
+                guard state.parent == p, state.touched else { continue }
+                batch.encode(p, into: &record, scratch: &sortedIds)
+                var k = UInt64(state.number)
+                try record.bytes.withUnsafeBytes { v in
+                    try withUnsafeBytes(of: &k) { try cursor.put(key: $0, value: v, flags: .append) }
+                }
+                bytes += record.count + 16
+            }
+            return j
+        }
+    }
+
+    /// `person_merges`: the merge history, keyed by survivor (sorted, so the puts walk the tree in order).
+    private static func writeMerges(_ dbs: PersonDatabases, log: EventLog, _ batch: inout IdentityBatch) throws {
+        let merges = batch.merges.sorted { ($0.survivor, $0.position) < ($1.survivor, $1.position) }
+        try inTransactions(log.env, count: merges.count) { txn, start in
+            var j = start
+            while j < merges.count && j - start < transactionBytes / 64 {
+                let m = merges[j]
+                var value = MergeLayout.encode(position: m.position, absorbed: m.absorbed, time: m.time)
+                try withUnsafeBytes(of: &value) { try txn.put(dbs.merges, key: UInt64(m.survivor), value: $0) }
+                j += 1
+            }
+            return j
+        }
+    }
+
+    /// `timelines`: each surviving person's entries, in number order.
+    private static func writeTimelines(
+        _ dbs: PersonDatabases, log: EventLog, _ groups: TimelineGroups, persons: [PersonState]
+    ) throws {
+        let survivors = groups.survivors
+        try groups.entries.withUnsafeBufferPointer { all in
+            try inTransactions(log.env, count: survivors.count) { txn, start in
+                var cursor = try txn.makeCursor(dbs.timelines)
+                var bytes = 0
+                var b = start
+                while b < survivors.count && bytes < transactionBytes {
+                    let value = UnsafeRawBufferPointer(
+                        UnsafeBufferPointer(rebasing: all[groups.starts[b]..<groups.starts[b + 1]]))
+                    var k = UInt64(persons[Int(survivors[b])].number)
+                    try withUnsafeBytes(of: &k) { try cursor.put(key: $0, value: value, flags: .append) }
+                    b += 1
+                    bytes += value.count + 16
+                }
+                return b
+            }
+        }
+    }
+}
+
+/// The helper thread's answer.
+private final class ResultBox: Sendable {
+    let result = Mutex<Result<DecodedRange, any Error>?>(nil)
+}
+
+/// A range of the log decoded for the resolver: its events, and their identifiers' bytes copied out of the map
+/// with their hashes. In `events`, `user`, `anonymous` and `previousAnonymous` index `refs` (−1: absent).
+struct DecodedRange: Sendable {
+    struct Ref {
+        var start: UInt32
+        var length: UInt32
+        var hash: UInt64
+    }
+
+    var events: [PendingEvent] = []
+    var bytes: [UInt8] = []
+    var refs: [Ref] = []
+
+    init(log: EventLog, range: ClosedRange<UInt64>) throws {
+        let count = Int(range.count)
+        events.reserveCapacity(count)
+        refs.reserveCapacity(count * 2)
+        bytes.reserveCapacity(count * 24)
+        try log.env.read { txn in
+            try txn.withCursor(log.events) { c in
+                var entry = try c.seek(range.lowerBound)
+                var expected = range.lowerBound
+                while let e = entry {
+                    let position = e.integerKey
+                    if position > range.upperBound { break }
+                    guard position == expected, let view = RecordView(e.value), let v = view.variable else {
+                        throw StoreError("identity projection: the record at position \(expected) is missing or damaged")
+                    }
+                    var p = PendingEvent(
+                        time: view.eventTime, name: view.eventName, channel: view.channel, position: position,
+                        kind: EntryKind(
+                            userId: v.userId != nil, anonymousId: v.anonymousId != nil, callType: view.callTypeRaw))
+                    if let u = v.userId { p.user = add(u) }
+                    if let a = v.anonymousId { p.anonymous = add(a) }
+                    if view.callTypeRaw == CallType.alias.rawValue, let prev = v.previousId { p.previousAnonymous = add(prev) }
+                    events.append(p)
+                    expected += 1
+                    entry = try c.next()
+                }
+                if expected != range.upperBound + 1 {
+                    throw StoreError("identity projection: the log ends at position \(expected - 1), expected \(range.upperBound)")
+                }
+            }
+        }
+    }
+
+    private mutating func add(_ b: UnsafeRawBufferPointer) -> Int32 {
+        refs.append(Ref(start: UInt32(bytes.count), length: UInt32(b.count), hash: Hashing.hash64(b)))
+        bytes.append(contentsOf: b)
+        return Int32(refs.count - 1)
+    }
+}
+
+extension IdentityBatch {
+    /// Step 1 for a decoded range: interns its identifiers (as `readEvents` does) and appends its events.
+    mutating func intern(_ range: DecodedRange) {
+        range.bytes.withUnsafeBytes { all in
+            range.refs.withUnsafeBufferPointer { refs in
+                for var p in range.events {
+                    var isNew = false
+                    func id(_ kind: UInt8, _ r: Int32) -> Int32 {
+                        let ref = refs[Int(r)]
+                        let start = Int(ref.start)
+                        let b = UnsafeRawBufferPointer(rebasing: all[start..<(start + Int(ref.length))])
+                        return ids.intern(kind: kind, b, hash64: ref.hash, isNew: &isNew)
+                    }
+                    if p.user >= 0 { p.user = id(IdentifierKind.user, p.user) }
+                    if p.anonymous >= 0 { p.anonymous = id(IdentifierKind.anonymous, p.anonymous) }
+                    if p.previousAnonymous >= 0 {
+                        let r = p.previousAnonymous
+                        p.previousAnonymous = id(IdentifierKind.anonymous, r)
+                        p.previousUser = id(IdentifierKind.user, r)
+                    }
+                    events.append(p)
+                }
+            }
+        }
+    }
+}
