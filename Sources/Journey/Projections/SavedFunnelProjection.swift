@@ -99,10 +99,38 @@ final class SavedFunnelProjection: AppendObserver {
         let funnels = try loaded(txn, dbs)
         if funnels.isEmpty { return }
         guard let persons = try PersonSets.live(txn, log: log, in: personSets) else { return }
-        let (touched, absorbed) = try Self.touchedPersons(txn, log: log, persons: persons, first: first, last: last)
+        let t = try Self.touchedPersons(txn, log: log, persons: persons, first: first, last: last)
         for f in funnels {
-            try Self.update(&txn, dbs, f, persons: persons, log: log, symbols: symbols, touched: touched, absorbed: absorbed, through: last)
+            try Self.update(
+                &txn, dbs, f, persons: persons, log: log, symbols: symbols, touched: Self.relevant(t, to: f),
+                absorbed: t.absorbed, through: last)
         }
+    }
+
+    /// The touched persons whose best attempt may have changed: those with a new event that can match a step or an
+    /// exclusion of `f` (events matching neither leave an ordered or unordered funnel's hits as they were), and
+    /// those who absorbed someone. A strict funnel is broken by any event: all touched persons.
+    static func relevant(_ t: TouchedPersons, to f: LoadedFunnel) -> [UInt32] {
+        if f.definition.mode == .strict { return t.touched }
+        let steps = f.compiled.stepMask
+        let exclusions = f.compiled.exclusionMask
+        let unknownNames = !f.compiled.unknownEvents.isEmpty
+        var out: [UInt32] = []
+        for e in t.events {
+            let name = Int(e.name)
+            let matches = name < steps.count ? (steps[name] | exclusions[name]) != 0 : unknownNames
+            if matches { out.append(e.person) }
+        }
+        out.append(contentsOf: t.mergedSurvivors)
+        out.sort()
+        var unique: [UInt32] = []
+        unique.reserveCapacity(out.count)
+        for n in out where unique.last != n { unique.append(n) }
+        if !t.absorbed.isEmpty {
+            let gone = Set(t.absorbed)
+            unique.removeAll { gone.contains($0) }
+        }
+        return unique
     }
 
     /// The saved funnels, reloaded when one was defined or deleted, and recompiled when new symbols may name one
@@ -120,10 +148,20 @@ final class SavedFunnelProjection: AppendObserver {
         }
     }
 
+    /// What a transaction did to persons: each event's person and name, the persons touched, those merged away,
+    /// and the touched ones that absorbed someone.
+    struct TouchedPersons {
+        var events: [(person: UInt32, name: UInt32)] = []
+        var touched: [UInt32] = []
+        var absorbed: [UInt32] = []
+        var mergedSurvivors: [UInt32] = []
+    }
+
     /// Persons (current numbers) with events in `first...last`, and persons merged away in those positions.
     static func touchedPersons<T: TransactionReading & ~Copyable>(
         _ txn: borrowing T, log: EventLog, persons: PersonDatabases, first: UInt64, last: UInt64
-    ) throws -> (touched: [UInt32], absorbed: [UInt32]) {
+    ) throws -> TouchedPersons {
+        var result = TouchedPersons()
         var found: [UInt32] = []
         var key: [UInt8] = []
         try txn.withCursor(log.events) { c in
@@ -138,6 +176,7 @@ final class SavedFunnelProjection: AppendObserver {
                         }
                         if let n {
                             found.append(n)
+                            result.events.append((n, view.eventName))
                             break
                         }
                     }
@@ -151,23 +190,26 @@ final class SavedFunnelProjection: AppendObserver {
         for n in found where touched.last != n { touched.append(n) }
         // Merged away in these positions: under their survivor's merge records, and transitively under theirs.
         var absorbed = Set<UInt32>()
+        var survivors = Set<UInt32>()
         var pending = touched
         try txn.withCursor(persons.merges) { c in
             while let survivor = pending.popLast() {
                 var k = UInt64(survivor)
                 var entry = try withUnsafeBytes(of: &k) { try c.find($0) }
                 while let e = entry {
-                    if let m = MergeLayout.decode(e.value), m.position >= first, m.position <= last,
-                        absorbed.insert(m.absorbed).inserted
-                    {
-                        pending.append(m.absorbed)
+                    if let m = MergeLayout.decode(e.value), m.position >= first, m.position <= last {
+                        survivors.insert(survivor)
+                        if absorbed.insert(m.absorbed).inserted { pending.append(m.absorbed) }
                     }
                     entry = try c.nextDuplicate()
                 }
             }
         }
         if !absorbed.isEmpty { touched.removeAll { absorbed.contains($0) } }
-        return (touched, absorbed.sorted())
+        result.touched = touched
+        result.absorbed = absorbed.sorted()
+        result.mergedSurvivors = survivors.subtracting(absorbed).sorted()
+        return result
     }
 
     /// Re-evaluates `touched` for funnel `f`, drops `absorbed`, and writes the aggregates' changes and the checkpoint.
