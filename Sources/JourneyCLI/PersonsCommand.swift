@@ -23,7 +23,7 @@ struct PersonsCommand: ParsableCommand {
     func validate() throws {
         guard limit >= 0 else { throw ValidationError("--limit must be ≥ 0") }
         for c in conditions {
-            do { _ = try PersonFilter.parse(c) } catch let e as QueryError { throw ValidationError(e.description) }
+            do { _ = try PersonFilter.parse(c) } catch { throw ValidationError(error.description) }
         }
     }
 

@@ -648,7 +648,7 @@ func rejectionReports(in stderr: String, source: String) -> [RejectionReport] {
 /// Runs a tool (not journey) to completion with standard input from a file (else /dev/null) and standard output
 /// to a file; returns its exit status.
 func runTool(_ path: String, _ arguments: [String], stdin: URL? = nil, stdout: URL) throws -> Int32 {
-    FileManager.default.createFile(atPath: stdout.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: stdout.path, contents: nil)
     let out = try FileHandle(forWritingTo: stdout)
     defer { try? out.close() }
     let input = try stdin.map { try FileHandle(forReadingFrom: $0) }

@@ -86,8 +86,8 @@ final class JourneyProcess: @unchecked Sendable {
         try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
         let out = outputDirectory.appendingPathComponent("stdout")
         let err = outputDirectory.appendingPathComponent("stderr")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
-        FileManager.default.createFile(atPath: err.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
 
         process.executableURL = try JourneyBinary.url()
         process.arguments = arguments
