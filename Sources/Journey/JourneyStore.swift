@@ -92,7 +92,7 @@ public final class JourneyStore: Sendable {
             throw error
         }
         lockFD = fd
-        writer = writable ? LogWriter(log: log, symbols: symbols, observers: [PersonProjections(log: log), SavedFunnelProjection(log: log, symbols: symbols)]) : nil
+        writer = writable ? LogWriter(log: log, symbols: symbols, observers: Self.observers(log: log, symbols: symbols)) : nil
     }
 
     deinit {
@@ -101,6 +101,13 @@ public final class JourneyStore: Sendable {
     }
 
     /// Finishes pending appends; the store can no longer append afterwards.
+    /// The projections kept in the writer's transaction, in the order they apply (saved funnels read what the
+    /// person projections did).
+    private static func observers(log: EventLog, symbols: SymbolTable) -> [any AppendObserver] {
+        let persons = PersonProjections(log: log)
+        return [persons, SavedFunnelProjection(log: log, symbols: symbols, persons: persons)]
+    }
+
     public func close() { writer?.close() }
 
     // MARK: Appending

@@ -67,26 +67,21 @@ struct AbandonedCommand: ParsableCommand {
             let next = definition.steps[atStep].label
             print("Reached \"\(stepName)\" but not \"\(next)\" (\(persons.count) shown, newest first)\n")
             let width = max(12, persons.map(\.displayId.count).max() ?? 0)
-            print(FunnelOutput.pad("person", width) + " reached at                last touchpoint                                       NPS            tickets since")
+            print(Report.pad("person", width) + " reached at                last touchpoint                                       NPS            tickets since")
             for p in persons {
-                let touch = "\(p.lastEvent) (\(p.lastChannel ?? "-")) \(shortTime(p.lastTime))"
+                let touch = "\(p.lastEvent) (\(p.lastChannel ?? "-")) \(Report.time(p.lastTime))"
                 let nps = p.npsScore.map { "\(Int($0)) \(npsCategory($0))" } ?? "-"
                 let tickets = p.ticketsSince == 0 ? "-" : "\(p.ticketsSince)" + (p.lastTicketTopic.map { " (\($0))" } ?? "")
-                print(FunnelOutput.pad(p.displayId, width) + " " + FunnelOutput.pad(shortTime(p.reachedAt), 25)
-                    + FunnelOutput.pad(touch, 54) + FunnelOutput.pad(nps, 15) + tickets)
+                print(Report.pad(p.displayId, width) + " " + Report.pad(Report.time(p.reachedAt), 25)
+                    + Report.pad(touch, 54) + Report.pad(nps, 15) + tickets)
             }
         }
     }
 }
 
-/// Semantics §5: promoters 9–10, passives 7–8, detractors 0–6.
-func npsCategory(_ score: Double) -> String { score >= 9 ? "promoter" : score >= 7 ? "passive" : "detractor" }
+/// Semantics §5: promoters 9–10, passives 7–8, detractors 0–6 (a score outside 0–10: "invalid").
+func npsCategory(_ score: Double) -> String { NPSCategory(score: score)?.rawValue ?? "invalid" }
 
-/// `2026-03-14 09:12` (UTC), for tables.
-func shortTime(_ millis: Int64) -> String {
-    let iso = isoTime(millis)
-    return String(iso.prefix(16)).replacingOccurrences(of: "T", with: " ")
-}
 
 /// Reads a funnel definition file, errors naming the file and the failing path.
 func loadDefinition(_ path: String) throws -> FunnelDefinition {

@@ -74,7 +74,7 @@ struct DemoCommand: ParsableCommand {
         for p in try store.abandoned(definition, atStep: 3, limit: 5) {
             let nps = p.npsScore.map { ", NPS \(Int($0)) (\(npsCategory($0)))" } ?? ""
             let tickets = p.ticketsSince > 0 ? ", \(p.ticketsSince) ticket(s) since" + (p.lastTicketTopic.map { " (\($0))" } ?? "") : ""
-            print("   \(p.displayId): checkout \(shortTime(p.reachedAt)); last \(p.lastEvent) (\(p.lastChannel ?? "-")) \(shortTime(p.lastTime))\(nps)\(tickets)")
+            print("   \(p.displayId): checkout \(Report.time(p.reachedAt)); last \(p.lastEvent) (\(p.lastChannel ?? "-")) \(Report.time(p.lastTime))\(nps)\(tickets)")
         }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Journey
 
 /// The options that define an ad-hoc funnel on the command line (`--steps`, `--window`, `--mode`, `--exclude`,
@@ -25,13 +26,13 @@ struct FunnelArguments: ParsableArguments {
     func definition(name: String? = nil) throws -> FunnelDefinition {
         guard let steps, !steps.isEmpty else { throw ValidationError("--steps is required (e.g. --steps \"Product Viewed,Order Completed\")") }
         var list = steps.split(separator: ",", omittingEmptySubsequences: false).map { part in
-            FunnelStep(events: part.split(separator: "|", omittingEmptySubsequences: false).map { String($0).trimmed })
+            FunnelStep(events: part.split(separator: "|", omittingEmptySubsequences: false).map { String($0).trimmingCharacters(in: .whitespaces) })
         }
         for text in filters {
             guard let colon = text.firstIndex(of: ":") else {
                 throw ValidationError("--where \"\(text)\": start with the step it applies to, e.g. '2:price > 100' or '*:…'")
             }
-            let which = text[..<colon].trimmed
+            let which = text[..<colon].trimmingCharacters(in: .whitespaces)
             let filter = try FieldFilter.parse(String(text[text.index(after: colon)...]))
             if which == "*" {
                 for k in list.indices { list[k].filters.append(filter) }
@@ -57,7 +58,7 @@ struct FunnelArguments: ParsableArguments {
                 to = j
             }
             exclusions.append(FunnelExclusion(
-                events: event.split(separator: "|").map { String($0).trimmed }, fromStep: from, toStep: to))
+                events: event.split(separator: "|").map { String($0).trimmingCharacters(in: .whitespaces) }, fromStep: from, toStep: to))
         }
         guard let mode = FunnelMode(rawValue: mode) else {
             throw ValidationError("--mode: \"\(mode)\" is not ordered, strict or unordered")
@@ -96,14 +97,5 @@ struct FunnelQueryArguments: ParsableArguments {
         o.timeZone = tz
         if histogram { o.histogram = (fromStep, toStep ?? steps) }
         return o
-    }
-}
-
-extension StringProtocol {
-    var trimmed: String {
-        var s = Substring(self)
-        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
-        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
-        return String(s)
     }
 }

@@ -17,15 +17,15 @@ enum FunnelOutput {
         o.add("step", s.step)
         o.add("name", s.name)
         o.add("persons", s.persons)
-        o.add("conversion_from_previous", round4(s.conversionFromPrevious))
-        o.add("conversion_from_start", round4(s.conversionFromStart))
+        o.add("conversion_from_previous", Report.round(s.conversionFromPrevious))
+        o.add("conversion_from_start", Report.round(s.conversionFromStart))
         o.add("drop_off", s.dropOff)
-        o.add("median_seconds_from_previous", s.fromPrevious.map { round3($0.median) })
-        o.add("p90_seconds_from_previous", s.fromPrevious.map { round3($0.p90) })
-        o.add("mean_seconds_from_previous", s.fromPrevious.map { round3($0.mean) })
-        o.add("median_seconds_from_start", s.fromStart.map { round3($0.median) })
-        o.add("p90_seconds_from_start", s.fromStart.map { round3($0.p90) })
-        o.add("mean_seconds_from_start", s.fromStart.map { round3($0.mean) })
+        o.add("median_seconds_from_previous", s.fromPrevious.map { Report.round($0.median, 1000) })
+        o.add("p90_seconds_from_previous", s.fromPrevious.map { Report.round($0.p90, 1000) })
+        o.add("mean_seconds_from_previous", s.fromPrevious.map { Report.round($0.mean, 1000) })
+        o.add("median_seconds_from_start", s.fromStart.map { Report.round($0.median, 1000) })
+        o.add("p90_seconds_from_start", s.fromStart.map { Report.round($0.p90, 1000) })
+        o.add("mean_seconds_from_start", s.fromStart.map { Report.round($0.mean, 1000) })
         return o
     }
 
@@ -52,7 +52,7 @@ enum FunnelOutput {
                 b.add("start", TimeText.format(p.start))
                 b.add("entered", p.entered)
                 b.add("converted", p.converted)
-                b.add("conversion", round4(p.conversion))
+                b.add("conversion", Report.round(p.conversion))
                 return b
             })
         }
@@ -62,15 +62,15 @@ enum FunnelOutput {
             hj.add("to_step", h.toStep)
             hj.add("bins", h.bins.map { b -> Any? in
                 var bj = OrderedJSON()
-                bj.add("from_seconds", round3(b.lower))
-                bj.add("to_seconds", round3(b.upper))
+                bj.add("from_seconds", Report.round(b.lower, 1000))
+                bj.add("to_seconds", Report.round(b.upper, 1000))
                 bj.add("persons", b.persons)
                 return bj
             })
             o.add("histogram", hj)
         }
         o.add("excluded_persons", r.excludedPersons)
-        o.add("seconds", round4(seconds))
+        o.add("seconds", Report.round(seconds))
         return o
     }
 
@@ -80,10 +80,10 @@ enum FunnelOutput {
         func rows(_ steps: [FunnelStepResult], _ value: String) {
             for s in steps {
                 let fields: [String] = [
-                    csvField(value), String(s.step), csvField(s.name), String(s.persons), String(round4(s.conversionFromPrevious)),
-                    String(round4(s.conversionFromStart)), String(s.dropOff), s.fromPrevious.map { String(round3($0.median)) } ?? "",
-                    s.fromPrevious.map { String(round3($0.p90)) } ?? "", s.fromPrevious.map { String(round3($0.mean)) } ?? "",
-                    s.fromStart.map { String(round3($0.median)) } ?? "",
+                    csvField(value), String(s.step), csvField(s.name), String(s.persons), String(Report.round(s.conversionFromPrevious)),
+                    String(Report.round(s.conversionFromStart)), String(s.dropOff), s.fromPrevious.map { String(Report.round($0.median, 1000)) } ?? "",
+                    s.fromPrevious.map { String(Report.round($0.p90, 1000)) } ?? "", s.fromPrevious.map { String(Report.round($0.mean, 1000)) } ?? "",
+                    s.fromStart.map { String(Report.round($0.median, 1000)) } ?? "",
                 ]
                 Swift.print(fields.joined(separator: ","))
             }
@@ -95,11 +95,11 @@ enum FunnelOutput {
         }
         if let periods = r.periods {
             Swift.print("\nperiod,start,entered,converted,conversion")
-            for p in periods { Swift.print("\(p.label),\(TimeText.format(p.start)),\(p.entered),\(p.converted),\(round4(p.conversion))") }
+            for p in periods { Swift.print("\(p.label),\(TimeText.format(p.start)),\(p.entered),\(p.converted),\(Report.round(p.conversion))") }
         }
         if let h = r.histogram {
             Swift.print("\nfrom_seconds,to_seconds,persons")
-            for b in h.bins { Swift.print("\(round3(b.lower)),\(round3(b.upper)),\(b.persons)") }
+            for b in h.bins { Swift.print("\(Report.round(b.lower, 1000)),\(Report.round(b.upper, 1000)),\(b.persons)") }
         }
     }
 
@@ -120,15 +120,15 @@ enum FunnelOutput {
             Swift.print("\nentry period     entered  converted  conversion")
             let top = max(1, periods.map(\.entered).max() ?? 1)
             for p in periods {
-                Swift.print(pad(p.label, 15) + lpad(String(p.entered), 9) + lpad(String(p.converted), 11)
-                    + lpad(percent(p.conversion), 12) + "  " + bar(Double(p.entered) / Double(top), width: 24))
+                Swift.print(Report.pad(p.label, 15) + Report.lpad(String(p.entered), 9) + Report.lpad(String(p.converted), 11)
+                    + Report.lpad(Report.percent(p.conversion), 12) + "  " + bar(Double(p.entered) / Double(top), width: 24))
             }
         }
         if let h = r.histogram {
             Swift.print("\ntime to convert, step \(h.fromStep) → \(h.toStep)")
             let top = max(1, h.bins.map(\.persons).max() ?? 1)
             for b in h.bins {
-                Swift.print(lpad(duration(b.lower), 9) + " – " + pad(duration(b.upper), 9) + lpad(String(b.persons), 8)
+                Swift.print(Report.lpad(duration(b.lower), 9) + " – " + Report.pad(duration(b.upper), 9) + Report.lpad(String(b.persons), 8)
                     + "  " + bar(Double(b.persons) / Double(top), width: 30))
             }
         }
@@ -136,14 +136,14 @@ enum FunnelOutput {
 
     static func stepsTable(_ steps: [FunnelStepResult]) {
         let width = max(18, steps.map(\.name.count).max() ?? 0)
-        Swift.print("step  " + pad("event", width) + "  persons  from prev  from start  drop-off  median prev  p90 prev  median start")
+        Swift.print("step  " + Report.pad("event", width) + "  persons  from prev  from start  drop-off  median prev  p90 prev  median start")
         let top = max(1, steps.first?.persons ?? 1)
         for s in steps {
             Swift.print(
-                pad(String(s.step), 6) + pad(s.name, width) + lpad(String(s.persons), 9) + lpad(percent(s.conversionFromPrevious), 11)
-                    + lpad(percent(s.conversionFromStart), 12) + lpad(s.step == 1 ? "" : String(s.dropOff), 10)
-                    + lpad(s.fromPrevious.map { duration($0.median) } ?? "", 13) + lpad(s.fromPrevious.map { duration($0.p90) } ?? "", 10)
-                    + lpad(s.fromStart.map { duration($0.median) } ?? "", 14))
+                Report.pad(String(s.step), 6) + Report.pad(s.name, width) + Report.lpad(String(s.persons), 9) + Report.lpad(Report.percent(s.conversionFromPrevious), 11)
+                    + Report.lpad(Report.percent(s.conversionFromStart), 12) + Report.lpad(s.step == 1 ? "" : String(s.dropOff), 10)
+                    + Report.lpad(s.fromPrevious.map { duration($0.median) } ?? "", 13) + Report.lpad(s.fromPrevious.map { duration($0.p90) } ?? "", 10)
+                    + Report.lpad(s.fromStart.map { duration($0.median) } ?? "", 14))
             Swift.print("      " + bar(Double(s.persons) / Double(top), width: 50))
         }
     }
@@ -154,7 +154,6 @@ enum FunnelOutput {
         return String(repeating: "█", count: eighths / 8) + partial[eighths % 8]
     }
 
-    static func percent(_ f: Double) -> String { String(format: "%.1f%%", f * 100) }
 
     /// 42s, 3m 5s, 2h 10m, 3d 4h.
     static func duration(_ seconds: Double) -> String {
@@ -165,10 +164,6 @@ enum FunnelOutput {
         return "\(s / 86400)d \(s % 86400 / 3600)h"
     }
 
-    static func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
-    static func lpad(_ s: String, _ n: Int) -> String { s.count >= n ? " " + s : String(repeating: " ", count: n - s.count) + s }
-    static func round4(_ v: Double) -> Double { (v * 10000).rounded() / 10000 }
-    static func round3(_ v: Double) -> Double { (v * 1000).rounded() / 1000 }
 
     static func csvField(_ s: String) -> String {
         s.contains(",") || s.contains("\"") || s.contains("\n") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s

@@ -1,5 +1,4 @@
 internal import LMDB
-internal import Synchronization
 
 /// The LMDB databases of the person projections (identity and timeline) and their shared checkpoint table.
 ///
@@ -52,34 +51,11 @@ struct PersonDatabases: Sendable {
 /// `JourneyStore` reaches the live set through its environment (its stored properties are not ours to extend).
 final class PersonDatabaseRegistry: Sendable {
     static let shared = PersonDatabaseRegistry()
-
-    private struct Entry {
-        weak var env: Environment?
-        var databases: PersonDatabases
-    }
-
-    private struct Key: Hashable {
-        var env: ObjectIdentifier
-        var prefix: String
-    }
-
-    private let entries = Mutex<[Key: Entry]>([:])
+    private let handles = EnvironmentHandles<PersonDatabases>()
 
     /// The databases of `env` under `prefix`, opened on first use. With `create: false` (read-only stores), nil when
     /// the store has no such databases yet (written before projections existed; open it for writing once).
     func databases(for env: Environment, prefix: String = "", create: Bool) throws -> PersonDatabases? {
-        let key = Key(env: ObjectIdentifier(env), prefix: prefix)
-        return try entries.withLock { (entries) throws -> PersonDatabases? in
-            if let e = entries[key], e.env === env { return e.databases }
-            entries = entries.filter { $0.value.env != nil }
-            let dbs: PersonDatabases
-            do {
-                dbs = try PersonDatabases(env: env, prefix: prefix, create: create)
-            } catch let error as LMDBError where error == .notFound && !create {
-                return nil
-            }
-            entries[key] = Entry(env: env, databases: dbs)
-            return dbs
-        }
+        try handles.handles(for: env, name: prefix) { try PersonDatabases(env: env, prefix: prefix, create: create) }
     }
 }

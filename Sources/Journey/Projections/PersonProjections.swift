@@ -19,6 +19,8 @@ final class PersonProjections: AppendObserver {
     let openError: (any Error)?
     /// The identity batch, reused by every transaction (only the writer thread applies; the lock is uncontended).
     private let scratch = Mutex(IdentityBatch())
+    /// What the transaction being applied did to persons, for the observers after this one.
+    private let changes = Mutex(PersonChanges())
 
     /// Never throws (the store's initializer must not fail after taking the writer lock): a failure to open is
     /// reported by the first append; a failure to catch up is retried by it.
@@ -55,14 +57,21 @@ final class PersonProjections: AppendObserver {
 
     func apply(_ txn: inout WriteTransaction, log: EventLog, first: UInt64, last: UInt64) throws {
         let dbs = try live(txn, log: log)
+        changes.withLock { $0.reset() }
         // Normally checkpoint == first − 1; after a failed catch-up at open, the gap is applied here too.
         var from = try Self.checkpoint(txn, dbs) + 1
         while from <= last {
             let to = min(last, from + Self.chunk - 1)
-            try scratch.withLock { batch in try Self.apply(&txn, dbs, log: log, from: from, to: to, batch: &batch) }
+            try scratch.withLock { batch in
+                try Self.apply(&txn, dbs, log: log, from: from, to: to, batch: &batch)
+                changes.withLock { $0.add(&batch) }
+            }
             from = to + 1
         }
     }
+
+    /// The persons the current transaction touched and merged (valid from `apply` until the next one).
+    func resolvedChanges() -> ResolvedPersonChanges { changes.withLock { $0.resolved() } }
 
     /// A set that is not live but holds state was left by a rebuild that did not finish (killed), or is the set a
     /// finished one switched away from: it is cleared, so the file's pages are reused.

@@ -31,31 +31,16 @@ struct SavedFunnelDatabases: Sendable {
 /// One handle set per environment (LMDB wants each name opened once).
 final class SavedFunnelRegistry: Sendable {
     static let shared = SavedFunnelRegistry()
-    private let handles = Mutex<[ObjectIdentifier: (env: WeakEnvironment, dbs: SavedFunnelDatabases)]>([:])
+    private let handles = EnvironmentHandles<SavedFunnelDatabases>()
 
     /// nil for a read-only store that has never had a saved funnel.
     func databases(for env: Environment, create: Bool) throws -> SavedFunnelDatabases? {
-        try handles.withLock { (h) throws -> SavedFunnelDatabases? in
-            let key = ObjectIdentifier(env)
-            if let e = h[key], e.env.value === env { return e.dbs }
-            h = h.filter { $0.value.env.value != nil }
-            let dbs: SavedFunnelDatabases
-            do {
-                let opened = try env.openDatabases(
-                    [("saved_funnels", []), ("funnel_meta", []), ("funnel_state", [])], create: create && !env.readOnly)
-                dbs = SavedFunnelDatabases(definitions: opened[0], meta: opened[1], state: opened[2])
-            } catch let error as LMDBError where error == .notFound {
-                return nil
-            }
-            h[key] = (WeakEnvironment(env), dbs)
-            return dbs
+        try handles.handles(for: env, name: "saved_funnels") {
+            let opened = try env.openDatabases(
+                [("saved_funnels", []), ("funnel_meta", []), ("funnel_state", [])], create: create && !env.readOnly)
+            return SavedFunnelDatabases(definitions: opened[0], meta: opened[1], state: opened[2])
         }
     }
-}
-
-struct WeakEnvironment: @unchecked Sendable {
-    weak var value: Environment?
-    init(_ value: Environment) { self.value = value }
 }
 
 /// A saved funnel as the projection holds it.
@@ -69,8 +54,8 @@ struct LoadedFunnel: Sendable {
 /// Keeps every saved funnel's per-person best attempt and its aggregates up to date in the writer's transaction,
 /// after the person projections of the same transaction (so it sees merged persons and their new timelines).
 ///
-/// Only the persons a transaction touches are re-evaluated: those of its events (found through `person_ids`, so
-/// after stitching) and those merged away in it (their rows are dropped). A late event or a merge thus recomputes
+/// Only the persons a transaction touches are re-evaluated: those of its events (as the person projections of the
+/// same transaction stitched them: `PersonChanges`) and those merged away in it (their rows are dropped). A late event or a merge thus recomputes
 /// just that person, and `funnel show` reads counts and exact time quantiles from the aggregates.
 final class SavedFunnelProjection: AppendObserver {
     let log: EventLog
@@ -84,9 +69,13 @@ final class SavedFunnelProjection: AppendObserver {
     }
     private let cache = Mutex(Cache())
 
-    init(log: EventLog, symbols: SymbolTable) {
+    /// The person projections of the same writer, which apply first in each transaction.
+    let persons: PersonProjections
+
+    init(log: EventLog, symbols: SymbolTable, persons: PersonProjections) {
         self.log = log
         self.symbols = symbols
+        self.persons = persons
         databases = try? SavedFunnelRegistry.shared.databases(for: log.env, create: true)
         personSets = (try? PersonSets.open(log.env)) ?? (nil, nil)
     }
@@ -99,7 +88,7 @@ final class SavedFunnelProjection: AppendObserver {
         let funnels = try loaded(txn, dbs)
         if funnels.isEmpty { return }
         guard let persons = try PersonSets.live(txn, log: log, in: personSets) else { return }
-        let t = try Self.touchedPersons(txn, log: log, persons: persons, first: first, last: last)
+        let t = self.persons.resolvedChanges()
         for f in funnels {
             try Self.update(
                 &txn, dbs, f, persons: persons, log: log, symbols: symbols, touched: Self.relevant(t, to: f),
@@ -110,7 +99,7 @@ final class SavedFunnelProjection: AppendObserver {
     /// The touched persons whose best attempt may have changed: those with a new event that can match a step or an
     /// exclusion of `f` (events matching neither leave an ordered or unordered funnel's hits as they were), and
     /// those who absorbed someone. A strict funnel is broken by any event: all touched persons.
-    static func relevant(_ t: TouchedPersons, to f: LoadedFunnel) -> [UInt32] {
+    static func relevant(_ t: ResolvedPersonChanges, to f: LoadedFunnel) -> [UInt32] {
         if f.definition.mode == .strict { return t.touched }
         let steps = f.compiled.stepMask
         let exclusions = f.compiled.exclusionMask
@@ -122,10 +111,7 @@ final class SavedFunnelProjection: AppendObserver {
             if matches { out.append(e.person) }
         }
         out.append(contentsOf: t.mergedSurvivors)
-        out.sort()
-        var unique: [UInt32] = []
-        unique.reserveCapacity(out.count)
-        for n in out where unique.last != n { unique.append(n) }
+        var unique = PersonChanges.uniqueSorted(out)
         if !t.absorbed.isEmpty {
             let gone = Set(t.absorbed)
             unique.removeAll { gone.contains($0) }
@@ -146,70 +132,6 @@ final class SavedFunnelProjection: AppendObserver {
             }
             return c.funnels
         }
-    }
-
-    /// What a transaction did to persons: each event's person and name, the persons touched, those merged away,
-    /// and the touched ones that absorbed someone.
-    struct TouchedPersons {
-        var events: [(person: UInt32, name: UInt32)] = []
-        var touched: [UInt32] = []
-        var absorbed: [UInt32] = []
-        var mergedSurvivors: [UInt32] = []
-    }
-
-    /// Persons (current numbers) with events in `first...last`, and persons merged away in those positions.
-    static func touchedPersons<T: TransactionReading & ~Copyable>(
-        _ txn: borrowing T, log: EventLog, persons: PersonDatabases, first: UInt64, last: UInt64
-    ) throws -> TouchedPersons {
-        var result = TouchedPersons()
-        var found: [UInt32] = []
-        var key: [UInt8] = []
-        try txn.withCursor(log.events) { c in
-            var entry = try c.seek(first)
-            while let e = entry, e.integerKey <= last {
-                if let view = RecordView(e.value), let v = view.variable {
-                    for (kind, id) in [(IdentifierKind.user, v.userId), (IdentifierKind.anonymous, v.anonymousId)] {
-                        guard let id else { continue }
-                        IdentifierTable.makeKey(kind: kind, id, into: &key)
-                        let n = try key.withUnsafeBytes { k in
-                            try txn.withValue(persons.personIds, key: k) { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
-                        }
-                        if let n {
-                            found.append(n)
-                            result.events.append((n, view.eventName))
-                            break
-                        }
-                    }
-                }
-                entry = try c.next()
-            }
-        }
-        found.sort()
-        var touched: [UInt32] = []
-        touched.reserveCapacity(found.count)
-        for n in found where touched.last != n { touched.append(n) }
-        // Merged away in these positions: under their survivor's merge records, and transitively under theirs.
-        var absorbed = Set<UInt32>()
-        var survivors = Set<UInt32>()
-        var pending = touched
-        try txn.withCursor(persons.merges) { c in
-            while let survivor = pending.popLast() {
-                var k = UInt64(survivor)
-                var entry = try withUnsafeBytes(of: &k) { try c.find($0) }
-                while let e = entry {
-                    if let m = MergeLayout.decode(e.value), m.position >= first, m.position <= last {
-                        survivors.insert(survivor)
-                        if absorbed.insert(m.absorbed).inserted { pending.append(m.absorbed) }
-                    }
-                    entry = try c.nextDuplicate()
-                }
-            }
-        }
-        if !absorbed.isEmpty { touched.removeAll { absorbed.contains($0) } }
-        result.touched = touched
-        result.absorbed = absorbed.sorted()
-        result.mergedSurvivors = survivors.subtracting(absorbed).sorted()
-        return result
     }
 
     /// Re-evaluates `touched` for funnel `f`, drops `absorbed`, and writes the aggregates' changes and the checkpoint.

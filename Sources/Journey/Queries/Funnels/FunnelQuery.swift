@@ -101,11 +101,11 @@ struct CompiledFunnel: Sendable {
     /// Steps / exclusions with property filters (checked on the record).
     let filteredSteps: UInt32
     let filteredExclusions: UInt32
-    let stepFilters: [[CompiledFilterBox]]
-    let exclusionFilters: [[CompiledFilterBox]]
-    let breakdownPath: ResolvedPathBox?
+    let stepFilters: [[CompiledFilter]]
+    let exclusionFilters: [[CompiledFilter]]
+    let breakdownPath: ResolvedPath?
     let unknownEvents: [String]
-    let periods: CalendarPeriodsBox?
+    let periods: CalendarPeriods?
 
     init(_ d: FunnelDefinition, options: FunnelOptions, symbols: SymbolTable) throws {
         definition = d
@@ -130,10 +130,10 @@ struct CompiledFunnel: Sendable {
         for (k, e) in d.exclusions.enumerated() where !e.filters.isEmpty { fx |= 1 << UInt32(k) }
         filteredSteps = fs
         filteredExclusions = fx
-        stepFilters = d.steps.map { $0.filters.map { CompiledFilterBox(CompiledFilter($0, symbols: symbols)) } }
-        exclusionFilters = d.exclusions.map { $0.filters.map { CompiledFilterBox(CompiledFilter($0, symbols: symbols)) } }
+        stepFilters = d.steps.map { $0.filters.map { CompiledFilter($0, symbols: symbols) } }
+        exclusionFilters = d.exclusions.map { $0.filters.map { CompiledFilter($0, symbols: symbols) } }
         if case .property(let p) = d.breakdown {
-            breakdownPath = ResolvedPathBox(ResolvedPath(p, symbols: symbols))
+            breakdownPath = ResolvedPath(p, symbols: symbols)
         } else {
             breakdownPath = nil
         }
@@ -146,7 +146,7 @@ struct CompiledFunnel: Sendable {
             guard let from = options.from, let to = options.to else {
                 throw QueryError("--by needs --from and --to (the entry periods to show, zero-filled)")
             }
-            periods = CalendarPeriodsBox(try CalendarPeriods(interval: by, timeZone: options.timeZone, from: from, to: to))
+            periods = try CalendarPeriods(interval: by, timeZone: options.timeZone, from: from, to: to)
         } else {
             periods = nil
         }
@@ -161,22 +161,6 @@ struct CompiledFunnel: Sendable {
 private struct SendableBuffers: @unchecked Sendable {
     let arrays: UnsafeMutableBufferPointer<[Int64]>
     let out: UnsafeMutableBufferPointer<TimeStatistics?>
-}
-
-/// Compiled pieces hold symbol-table results only (plain values); boxed to state that they are safe to share.
-struct CompiledFilterBox: @unchecked Sendable {
-    let filter: CompiledFilter
-    init(_ filter: CompiledFilter) { self.filter = filter }
-}
-
-struct ResolvedPathBox: @unchecked Sendable {
-    let path: ResolvedPath
-    init(_ path: ResolvedPath) { self.path = path }
-}
-
-struct CalendarPeriodsBox: @unchecked Sendable {
-    let periods: CalendarPeriods
-    init(_ periods: CalendarPeriods) { self.periods = periods }
 }
 
 /// A breakdown value as collected in the scan: symbol ids stay ids until the end.
@@ -298,13 +282,13 @@ struct FunnelScanState {
             var bits = m & compiled.filteredSteps
             while bits != 0 {
                 let k = bits.trailingZeroBitCount
-                if !compiled.stepFilters[k].allSatisfy({ $0.filter.matches(view, symbols: symbols) }) { m &= ~(1 << UInt32(k)) }
+                if !compiled.stepFilters[k].allSatisfy({ $0.matches(view, symbols: symbols) }) { m &= ~(1 << UInt32(k)) }
                 bits &= bits &- 1
             }
             bits = x & compiled.filteredExclusions
             while bits != 0 {
                 let k = bits.trailingZeroBitCount
-                if !compiled.exclusionFilters[k].allSatisfy({ $0.filter.matches(view, symbols: symbols) }) { x &= ~(1 << UInt32(k)) }
+                if !compiled.exclusionFilters[k].allSatisfy({ $0.matches(view, symbols: symbols) }) { x &= ~(1 << UInt32(k)) }
                 bits &= bits &- 1
             }
             return (m, x)
@@ -355,37 +339,25 @@ struct FunnelScanState {
             entry = outcome.entries[k - 1]
         }
         let e = t[Int(entry)]
-        guard let path = compiled.breakdownPath?.path else { return e.channel == 0 ? .none : .symbol(e.channel) }
+        guard let path = compiled.breakdownPath else { return e.channel == 0 ? .none : .symbol(e.channel) }
         return try scan.record(at: e.position, txn) { view -> BreakdownKey in
             guard let v = path.locate(view) else { return .none }
-            return BreakdownKey(v)
+            return BreakdownKey(v, symbols: scan.symbols)
         } ?? .none
     }
 }
 
 extension BreakdownKey {
-    init(_ v: FieldValue) {
+    init(_ v: FieldValue, symbols: SymbolTable) {
         switch v {
         case .null: self = .none
         case .bool(let b): self = .text(b ? "true" : "false")
-        case .integer(let i): self = .text(String(i))
-        case .decimal(let m, let scale):
-            var w = ByteWriter(capacity: 24)
-            RecordJSON.writeDecimal(m, scale: Int(scale), into: &w)
-            self = .text(String(decoding: w.bytes, as: UTF8.self))
-        case .numberText(let b), .string(let b): self = .text(String(decoding: b, as: UTF8.self))
         case .symbol(let id): self = .symbol(id)
-        case .time(let t):
-            var w = ByteWriter(capacity: 32)
-            RFC3339.format(t, into: &w)
-            self = .text(String(decoding: w.bytes, as: UTF8.self))
-        case .array, .object: self = .text("(\(v.isArray ? "array" : "object"))")
+        case .array: self = .text("(array)")
+        case .object: self = .text("(object)")
+        default: self = v.text(symbols: symbols).map { .text($0) } ?? .none
         }
     }
-}
-
-extension FieldValue {
-    var isArray: Bool { if case .array = self { true } else { false } }
 }
 
 extension CompiledFunnel {
@@ -420,7 +392,7 @@ extension CompiledFunnel {
             }
             result.breakdown = out
         }
-        if let periods = periods?.periods {
+        if let periods {
             var entered = [Int](repeating: 0, count: periods.starts.count)
             var conv = [Int](repeating: 0, count: periods.starts.count)
             for p in parts {
@@ -457,15 +429,9 @@ extension CompiledFunnel {
     func stepResults(_ acc: inout StepAccumulator) -> [FunnelStepResult] {
         let stats = Self.statistics(&acc)
         return definition.steps.indices.map { k in
-            let persons = acc.counts[k]
-            let previous = k == 0 ? persons : acc.counts[k - 1]
-            let first = acc.counts[0]
-            return FunnelStepResult(
-                step: k + 1, name: definition.steps[k].label, persons: persons,
-                conversionFromPrevious: k == 0 ? (persons > 0 ? 1 : 0) : (previous == 0 ? 0 : Double(persons) / Double(previous)),
-                conversionFromStart: first == 0 ? 0 : Double(persons) / Double(first),
-                dropOff: k == 0 ? 0 : previous - persons,
-                fromPrevious: stats[2 * k], fromStart: stats[2 * k + 1])
+            FunnelStepResult(
+                index: k, name: definition.steps[k].label, counts: acc.counts, fromPrevious: stats[2 * k],
+                fromStart: stats[2 * k + 1])
         }
     }
 
@@ -508,10 +474,11 @@ struct AbandonmentDetails {
             person: a.person, displayId: displayId, reachedAt: a.time, lastEvent: symbols.string(last.name) ?? "#\(last.name)",
             lastChannel: last.channel == 0 ? nil : symbols.string(last.channel), lastTime: last.time, npsScore: nil,
             npsTime: nil, ticketsSince: 0, lastTicketTopic: nil)
-        let nps = symbols.id(of: VoiceDefaults.npsEvent)
-        let ticket = symbols.id(of: VoiceDefaults.ticketEvent)
-        let score = ResolvedPath(VoiceDefaults.npsScore, symbols: symbols)
-        let topic = ResolvedPath(VoiceDefaults.ticketTopic, symbols: symbols)
+        let defaults = AlertOptions()
+        let nps = symbols.id(of: defaults.nps.event)
+        let ticket = symbols.id(of: defaults.ticketEvent)
+        let score = ResolvedPath(defaults.nps.property, symbols: symbols)
+        let topic = ResolvedPath(defaults.ticketTopic, symbols: symbols)
         var lastTicket: UInt64? = nil
         for i in stride(from: t.count - 1, through: 0, by: -1) {
             let e = t[i]
@@ -526,28 +493,8 @@ struct AbandonmentDetails {
             if out.npsScore != nil && e.time < a.time { break }
         }
         if let p = lastTicket {
-            out.lastTicketTopic = try scan.record(at: p, txn) { view -> String? in
-                switch topic.locate(view) {
-                case .string(let b)?: return String(decoding: b, as: UTF8.self)
-                case .symbol(let id)?: return symbols.string(id)
-                default: return nil
-                }
-            } ?? nil
+            out.lastTicketTopic = try scan.record(at: p, txn) { topic.locate($0)?.text(symbols: symbols) } ?? nil
         }
         return out
     }
-}
-
-/// The default names of the voice-of-customer events (semantics §5), used where no configuration says otherwise.
-enum VoiceDefaults {
-    static let npsEvent = "NPS Responded"
-    static let ticketEvent = "Support Ticket Opened"
-    // Literal paths: parsing cannot fail for these.
-    static let npsScore = (try? FieldPath("properties.score")) ?? FieldPath.literal(["properties", "score"])
-    static let ticketTopic = (try? FieldPath("properties.topic")) ?? FieldPath.literal(["properties", "topic"])
-}
-
-extension FieldPath {
-    /// A path from known-good components (no parsing).
-    static func literal(_ components: [String]) -> FieldPath { FieldPath(extras: components) }
 }

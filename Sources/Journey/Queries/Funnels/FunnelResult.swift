@@ -14,6 +14,20 @@ public struct FunnelResult: Sendable, Equatable {
 }
 
 public struct FunnelStepResult: Sendable, Equatable {
+    /// Step `index` (0-based) from the persons reaching each step: conversions and drop-off follow from the counts.
+    init(index k: Int, name: String, counts: [Int], fromPrevious: TimeStatistics?, fromStart: TimeStatistics?) {
+        let persons = counts[k]
+        let previous = k == 0 ? persons : counts[k - 1]
+        step = k + 1
+        self.name = name
+        self.persons = persons
+        conversionFromPrevious = k == 0 ? (persons > 0 ? 1 : 0) : (previous == 0 ? 0 : Double(persons) / Double(previous))
+        conversionFromStart = counts[0] == 0 ? 0 : Double(persons) / Double(counts[0])
+        dropOff = k == 0 ? 0 : previous - persons
+        self.fromPrevious = fromPrevious
+        self.fromStart = fromStart
+    }
+
     public var step: Int
     public var name: String
     public var persons: Int

@@ -57,17 +57,7 @@ extension JourneyStore {
     /// Every saved funnel, by name.
     public func savedFunnels() throws -> [FunnelDefinition] {
         guard let dbs = try SavedFunnelRegistry.shared.databases(for: env, create: !env.readOnly) else { return [] }
-        let stored: [(String, [UInt8])] = try env.read { txn in
-            try txn.withCursor(dbs.definitions) { c in
-                var out: [(String, [UInt8])] = []
-                var e = try c.first()
-                while let entry = e {
-                    out.append((String(decoding: entry.key, as: UTF8.self), Array(entry.value)))
-                    e = try c.next()
-                }
-                return out
-            }
-        }
+        let stored = try env.read { txn in try SavedFunnelStore.definitions(txn, dbs) }
         return try stored.map { name, bytes in try FunnelDefinition.load(json: bytes, source: "saved funnel \(name)") }
     }
 
@@ -146,17 +136,24 @@ enum SavedFunnelStore {
         try Array(name.utf8).withUnsafeBytes { k in try v.withUnsafeBytes { try txn.put(dbs.meta, key: k, value: $0) } }
     }
 
-    /// Every saved funnel with its id, compiled against the current symbols.
-    static func load<T: TransactionReading & ~Copyable>(_ txn: borrowing T, _ dbs: SavedFunnelDatabases, symbols: SymbolTable) throws -> [LoadedFunnel] {
-        var stored: [(String, [UInt8])] = []
+    /// (name, definition JSON) of every saved funnel, by name.
+    static func definitions<T: TransactionReading & ~Copyable>(_ txn: borrowing T, _ dbs: SavedFunnelDatabases) throws
+        -> [(name: String, json: [UInt8])]
+    {
         try txn.withCursor(dbs.definitions) { c in
+            var out: [(name: String, json: [UInt8])] = []
             var e = try c.first()
             while let entry = e {
-                stored.append((String(decoding: entry.key, as: UTF8.self), Array(entry.value)))
+                out.append((String(decoding: entry.key, as: UTF8.self), Array(entry.value)))
                 e = try c.next()
             }
+            return out
         }
-        return try stored.compactMap { name, bytes -> LoadedFunnel? in
+    }
+
+    /// Every saved funnel with its id, compiled against the current symbols.
+    static func load<T: TransactionReading & ~Copyable>(_ txn: borrowing T, _ dbs: SavedFunnelDatabases, symbols: SymbolTable) throws -> [LoadedFunnel] {
+        return try definitions(txn, dbs).compactMap { name, bytes -> LoadedFunnel? in
             guard let m = try meta(txn, dbs, name: name) else { return nil }
             let d = try FunnelDefinition.load(json: bytes, source: "saved funnel \(name)")
             return LoadedFunnel(id: m.id, name: name, definition: d, compiled: try CompiledFunnel(d, options: FunnelOptions(), symbols: symbols))
@@ -195,24 +192,18 @@ enum SavedFunnelStore {
             }
         } ?? []
         let s = summary.count == 1 + 3 * n ? summary : [Int64](repeating: 0, count: 1 + 3 * n)
-        var counts = (0..<n).map { Int(s[1 + $0]) }
+        let counts = (0..<n).map { Int(s[1 + $0]) }
         var steps: [FunnelStepResult] = []
         for k in 0..<n {
-            let persons = counts[k]
-            let previous = k == 0 ? persons : counts[k - 1]
             var fromPrevious: TimeStatistics? = nil
             var fromStart: TimeStatistics? = nil
-            if k > 0 && persons > 0 {
-                fromPrevious = try statistics(txn, dbs, id: id, step: k, kind: 0, count: persons, sum: s[1 + n + k])
-                fromStart = try statistics(txn, dbs, id: id, step: k, kind: 1, count: persons, sum: s[1 + 2 * n + k])
+            if k > 0 && counts[k] > 0 {
+                fromPrevious = try statistics(txn, dbs, id: id, step: k, kind: 0, count: counts[k], sum: s[1 + n + k])
+                fromStart = try statistics(txn, dbs, id: id, step: k, kind: 1, count: counts[k], sum: s[1 + 2 * n + k])
             }
             steps.append(FunnelStepResult(
-                step: k + 1, name: definition.steps[k].label, persons: persons,
-                conversionFromPrevious: k == 0 ? (persons > 0 ? 1 : 0) : (previous == 0 ? 0 : Double(persons) / Double(previous)),
-                conversionFromStart: counts[0] == 0 ? 0 : Double(persons) / Double(counts[0]),
-                dropOff: k == 0 ? 0 : previous - persons, fromPrevious: fromPrevious, fromStart: fromStart))
+                index: k, name: definition.steps[k].label, counts: counts, fromPrevious: fromPrevious, fromStart: fromStart))
         }
-        counts.removeAll()
         return FunnelResult(steps: steps, excludedPersons: Int(s[0]), unknownEvents: [])
     }
 

@@ -102,9 +102,7 @@ public struct ProfileRevenue: Sendable, Equatable {
 
 /// A Net Promoter answer (semantics §5: promoters 9–10, passives 7–8, detractors 0–6).
 public struct ProfileNPS: Sendable, Equatable {
-    public enum Category: String, Sendable, CaseIterable {
-        case promoter, passive, detractor
-    }
+    public typealias Category = NPSCategory
 
     public var score: Double
     /// Nil for a score outside 0–10.
@@ -112,10 +110,6 @@ public struct ProfileNPS: Sendable, Equatable {
     /// Event time of the answer, UTC ms.
     public var time: Int64
 
-    public static func category(of score: Double) -> Category? {
-        guard score >= 0 && score <= 10 else { return nil }
-        return score >= 9 ? .promoter : score >= 7 ? .passive : .detractor
-    }
 }
 
 public struct ProfileTouchpoint: Sendable, Equatable {

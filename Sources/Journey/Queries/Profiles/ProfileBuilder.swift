@@ -75,7 +75,7 @@ struct ProfileBuilder {
             }
             if nps == nil && e.name == npsName {
                 nps = try record(txn, e.position) { view in
-                    score.locate(view)?.number.map { ProfileNPS(score: $0, category: ProfileNPS.category(of: $0), time: e.time) }
+                    score.locate(view)?.number.map { ProfileNPS(score: $0, category: NPSCategory(score: $0), time: e.time) }
                 } ?? nil
             }
             if lastTopic == nil && e.name == ticketName {
@@ -132,18 +132,7 @@ struct ProfileBuilder {
     }
 
     /// A scalar field as text (strings, symbols, numbers), nil for anything else.
-    private func text(_ v: FieldValue) -> String? {
-        switch v {
-        case .string(let b): return String(decoding: b, as: UTF8.self)
-        case .symbol(let id): return symbols.string(id)
-        case .integer, .decimal, .numberText:
-            var w = ByteWriter(capacity: 24)
-            DecimalSum.write(v, into: &w)
-            return String(decoding: w.bytes, as: UTF8.self)
-        case .time(let t): return TimeText.format(t)
-        default: return nil
-        }
-    }
+    private func text(_ v: FieldValue) -> String? { v.text(symbols: symbols) }
 
     /// Calls `body` with each (key, value) of the top-level object field `key` of the record (`traits`).
     private func forEachEntry(of key: UInt32, in view: RecordView, _ body: (String, ProfileValue) -> Void) {

@@ -75,6 +75,24 @@ enum FieldValue {
     }
 }
 
+extension FieldValue {
+    /// The value as text for output (topics, currencies, breakdown values): strings and symbols as they are,
+    /// numbers as written, times in RFC 3339; nil for null, booleans, arrays and objects.
+    func text(symbols: SymbolTable) -> String? {
+        switch self {
+        case .string(let b), .numberText(let b): return String(decoding: b, as: UTF8.self)
+        case .symbol(let id): return symbols.string(id)
+        case .integer(let i): return String(i)
+        case .decimal(let m, let scale):
+            var w = ByteWriter(capacity: 24)
+            RecordJSON.writeDecimal(m, scale: Int(scale), into: &w)
+            return String(decoding: w.bytes, as: UTF8.self)
+        case .time(let t): return TimeText.format(t)
+        case .null, .bool, .array, .object: return nil
+        }
+    }
+}
+
 /// A path with its keys resolved against the store's symbols.
 struct ResolvedPath {
     enum Key {

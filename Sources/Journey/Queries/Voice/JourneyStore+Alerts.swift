@@ -169,13 +169,7 @@ struct AlertSymbols: Sendable {
             lastAt: last.time)
         for i in stride(from: t.count - 1, through: 0, by: -1) where t.name(i) == ticket {
             if alert.ticketTopic == nil {
-                alert.ticketTopic = try scan.record(at: t[i].position, txn) { view -> String? in
-                    switch topic.locate(view) {
-                    case .string(let b)?: return String(decoding: b, as: UTF8.self)
-                    case .symbol(let id)?: return symbols.string(id)
-                    default: return nil
-                    }
-                } ?? nil
+                alert.ticketTopic = try scan.record(at: t[i].position, txn) { topic.locate($0)?.text(symbols: symbols) } ?? nil
             }
             if t.time(i) >= since { alert.ticketsSince += 1 }
         }
