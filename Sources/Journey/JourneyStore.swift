@@ -143,6 +143,7 @@ public final class JourneyStore: Sendable {
         for (i, m) in messages.enumerated() {
             m.withUnsafeBytes { encodeOne($0, into: &batch, encoder: &encoder, now: now, source: source, line: firstLine + i) }
         }
+        batch.seal()
         return batch
     }
 

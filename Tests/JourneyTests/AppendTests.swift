@@ -19,6 +19,8 @@ private func track(_ id: String, user: String = "u1", event: String = "E", extra
             #expect(outcomes == [.appended(1), .appended(2), .duplicate(1), .appended(3), .duplicate(2), .duplicate(1)])
             #expect(try allEvents(store).map(\.position) == [1, 2, 3])
             #expect(try allEvents(store).map(\.messageId) == ["a", "b", "c"])
+            // The index points each id at its own position, also for records after a repeat in the batch.
+            #expect(try appendSync(store, [track("c"), track("b"), track("a")]) == [.duplicate(3), .duplicate(2), .duplicate(1)])
         }
     }
 

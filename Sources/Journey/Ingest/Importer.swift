@@ -48,7 +48,19 @@ public struct Importer {
         var encoder = store.takeEncoder()
         defer { store.returnEncoder(encoder) }
 
-        func send(_ batch: AppendBatch) throws {
+        // Committed batches come back here to be refilled: reusing their buffers spares the kernel zeroing fresh
+        // pages for every 64k-message batch.
+        let spare = Mutex<[AppendBatch]>([])
+        func fresh(_ now: Int64) -> AppendBatch {
+            if var b = spare.withLock({ $0.popLast() }) {
+                b.reset(receivedTime: now)
+                return b
+            }
+            return AppendBatch(receivedTime: now, expectedMessages: batchSize)
+        }
+
+        func send(_ batch: consuming AppendBatch) throws {
+            batch.seal()
             if let error = failure.withLock({ $0 }) { throw error }
             let rejects = batch.rejects
             if dryRun {
@@ -61,7 +73,8 @@ public struct Importer {
             }
             inFlight.wait()
             group.enter()
-            store.submit(batch) { result in
+            let sent = batch
+            store.submit(sent) { result in
                 switch result {
                 case .success(let outcomes):
                     totals.withLock { t in
@@ -77,6 +90,7 @@ public struct Importer {
                 case .failure(let error):
                     failure.withLock { if $0 == nil { $0 = error } }
                 }
+                spare.withLock { if $0.count < 2 { $0.append(sent) } }
                 inFlight.signal()
                 group.leave()
             }
@@ -94,7 +108,7 @@ public struct Importer {
                 var lineNumber = 0
                 let bytesBefore = bytes
                 let now = JourneyStore.nowMillis()
-                var batch = AppendBatch(receivedTime: now, expectedMessages: batchSize)
+                var batch = fresh(now)
                 var lastReport = Date.distantPast
                 try source.forEachLine { line in
                     lineNumber += 1
@@ -103,7 +117,7 @@ public struct Importer {
                     store.encodeOne(line, into: &batch, encoder: &encoder, now: now, source: source.name, line: lineNumber)
                     if batch.messageCount >= batchSize || batch.byteCount >= 32 << 20 {
                         try send(batch)
-                        batch = AppendBatch(receivedTime: now, expectedMessages: batchSize)
+                        batch = fresh(now)
                     }
                 } chunkDone: { bytesRead in
                     bytes = bytesBefore + bytesRead

@@ -27,6 +27,11 @@ struct AppendBatch: Sendable {
     /// End offset of each record in `records`.
     var ends: [Int] = []
     var hashes: [UInt64] = []
+    /// Event-name symbol of each record (for the per-name counts, without reading the records again).
+    var names: [UInt32] = []
+    /// The records in messageId-hash order, as the writer walks the dedup index; sorted by `seal()` on the
+    /// encoding thread so the writer does not have to.
+    var byHash: [HashedRecord] = []
     /// For each message, in order: index into the records, or −1 − index into `rejects`.
     var slots: [Int] = []
     var rejects: [RejectedMessage] = []
@@ -38,7 +43,21 @@ struct AppendBatch: Sendable {
         records.reserveCapacity(expectedMessages * 128)
         ends.reserveCapacity(expectedMessages)
         hashes.reserveCapacity(expectedMessages)
+        names.reserveCapacity(expectedMessages)
         slots.reserveCapacity(expectedMessages)
+    }
+
+    /// Empties the batch, keeping its buffers (unique again once the writer has dropped its copy).
+    mutating func reset(receivedTime: Int64) {
+        self.receivedTime = receivedTime
+        records.removeAll(keepingCapacity: true)
+        ends.removeAll(keepingCapacity: true)
+        hashes.removeAll(keepingCapacity: true)
+        names.removeAll(keepingCapacity: true)
+        byHash.removeAll(keepingCapacity: true)
+        slots.removeAll(keepingCapacity: true)
+        rejects.removeAll(keepingCapacity: true)
+        rejections.removeAll(keepingCapacity: true)
     }
 
     var messageCount: Int { slots.count }
@@ -50,6 +69,14 @@ struct AppendBatch: Sendable {
         records.append(contentsOf: record)
         ends.append(records.count)
         hashes.append(hash)
+        names.append(record.withUnsafeBytes { RecordView($0)?.eventName ?? 0 })
+    }
+
+    /// Sorts `byHash` (done once, before the batch is handed to the writer).
+    mutating func seal() {
+        guard byHash.count != hashes.count else { return }
+        byHash = hashes.enumerated().map { HashedRecord(hash: $1, order: Int32(truncatingIfNeeded: $0)) }
+        byHash.sort(by: HashedRecord.before)
     }
 
     mutating func add(rejected: RejectedMessage, because rejection: Rejection) {
@@ -66,5 +93,15 @@ struct AppendBatch: Sendable {
     /// Outcomes per message, given the writer's outcome per record.
     func outcomes(records recordOutcomes: [AppendOutcome]) -> [AppendOutcome] {
         slots.map { $0 >= 0 ? recordOutcomes[$0] : .rejected(rejections[-1 - $0]) }
+    }
+}
+
+/// A record's messageId hash and its order (in its batch, or in the writer's transaction).
+struct HashedRecord: Sendable {
+    var hash: UInt64
+    var order: Int32
+
+    @inline(__always) static func before(_ a: HashedRecord, _ b: HashedRecord) -> Bool {
+        a.hash != b.hash ? a.hash < b.hash : a.order < b.order
     }
 }

@@ -111,10 +111,11 @@ struct EventLog: Sendable {
         ((hash >> 24) & 0x0FFF_FFFF) << positionBits | (position & positionMask)
     }
 
-    /// The position of a stored message with this messageId (hash confirmed against the record), if any.
+    /// The position of a stored message with this messageId hash whose messageId `matches` (called with the
+    /// stored messageId only when the hash prefixes agree, so a new message costs one index seek), if any.
     /// `cursor` is on `messageIds`, reused across calls.
     func findDuplicate<T: TransactionReading & ~Copyable>(
-        _ txn: borrowing T, cursor c: inout Cursor, hash: UInt64, messageId: UnsafeRawBufferPointer
+        _ txn: borrowing T, cursor c: inout Cursor, hash: UInt64, matches: (UnsafeRawBufferPointer) throws -> Bool
     ) throws -> UInt64? {
         var bucket = Self.bucket(hash)
         var probe = Self.dedupValue(hash: hash, position: 0)
@@ -127,7 +128,7 @@ struct EventLog: Sendable {
                     guard value >> Self.positionBits == wantedPrefix else { return nil }
                     let position = value & Self.positionMask
                     let same = try txn.withValue(events, key: position) { rec in
-                        RecordView(rec)?.messageId.map { $0.elementsEqual(messageId) } ?? false
+                        try RecordView(rec)?.messageId.map { try matches($0) } ?? false
                     }
                     if same == true { return position }
                     entry = try c.nextDuplicate()

@@ -116,17 +116,16 @@ final class LogWriter: @unchecked Sendable {
             }
             let firstPosition = try log.lastPosition(txn) + 1
             var next = firstPosition
-            var nameCounts: [UInt32: UInt64] = [:]
             var dedupCursor = try txn.makeCursor(log.messageIds)
 
-            // Every record of the transaction, in arrival order.
-            var arrivals: [(batch: Int32, index: Int32)] = []
-            for (b, batch) in batches.enumerated() {
-                for i in 0..<batch.recordCount { arrivals.append((Int32(b), Int32(i))) }
-            }
+            // Every record of the transaction has an order: its batch's offset plus its index there.
+            var offsets = [Int](repeating: 0, count: batches.count + 1)
+            for (b, batch) in batches.enumerated() { offsets[b + 1] = offsets[b] + batch.recordCount }
+            let total = offsets[batches.count]
             func messageId<R>(_ order: Int, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-                let (b, i) = arrivals[order]
-                return try batches[Int(b)].withRecord(Int(i)) { rec in
+                var b = 0
+                while offsets[b + 1] <= order { b += 1 }
+                return try batches[b].withRecord(order - offsets[b]) { rec in
                     guard let mid = RecordView(rec)?.messageId else {
                         throw StoreError("internal error: malformed record in append batch")
                     }
@@ -135,12 +134,25 @@ final class LogWriter: @unchecked Sendable {
             }
             // Pass 1, in hash order so the index is walked front to back instead of at random (a 10M-entry
             // index does not fit the caches): duplicates of stored messages, and repeats inside this transaction.
-            // verdict: 0 new; > 0 duplicate of that stored position; < 0 repeat of arrival order −verdict − 1.
-            var sorted: [(hash: UInt64, order: Int32)] = []
-            sorted.reserveCapacity(arrivals.count)
-            for (order, w) in arrivals.enumerated() { sorted.append((batches[Int(w.batch)].hashes[Int(w.index)], Int32(order))) }
-            sorted.sort { $0.hash != $1.hash ? $0.hash < $1.hash : $0.order < $1.order }
-            var verdict = [Int64](repeating: 0, count: arrivals.count)
+            // The records themselves are only read when hashes match (a likely duplicate), not for every message.
+            // verdict: 0 new; > 0 duplicate of that stored position; < 0 repeat of order −verdict − 1.
+            var sorted: [HashedRecord]
+            if batches.count == 1 {
+                var only = batches[0]
+                only.seal()
+                sorted = only.byHash
+            } else {
+                sorted = []
+                sorted.reserveCapacity(total)
+                for (b, var batch) in batches.enumerated() {
+                    batch.seal()
+                    let offset = Int32(offsets[b])
+                    for h in batch.byHash { sorted.append(HashedRecord(hash: h.hash, order: h.order + offset)) }
+                }
+                // Sorted runs, one per batch: the merge sort only merges them.
+                sorted.sort(by: HashedRecord.before)
+            }
+            var verdict = [Int64](repeating: 0, count: total)
             var g = 0
             while g < sorted.count {
                 var h = g + 1
@@ -157,47 +169,74 @@ final class LogWriter: @unchecked Sendable {
                     }
                     if let repeatOf {
                         verdict[order] = -Int64(repeatOf) - 1
-                    } else if let existing = try messageId(order, { mid in
-                        try log.findDuplicate(txn, cursor: &dedupCursor, hash: sorted[k].hash, messageId: mid)
-                    }) {
+                    } else if let existing = try log.findDuplicate(
+                        txn, cursor: &dedupCursor, hash: sorted[k].hash,
+                        matches: { stored in try messageId(order) { $0.elementsEqual(stored) } })
+                    {
                         verdict[order] = Int64(existing)
                     }
                 }
                 g = h
             }
             // Pass 2, in arrival order: positions and records.
-            var positions = [UInt64](repeating: 0, count: arrivals.count)
+            var positions = [UInt64](repeating: 0, count: total)
             var results: [[AppendOutcome]] = batches.map { _ in [] }
-            var lastBatch = -1
-            for order in 0..<arrivals.count {
-                let (b, i) = (Int(arrivals[order].batch), Int(arrivals[order].index))
-                if b != lastBatch {
-                    lastBatch = b
-                    var t = batches[b].receivedTime
-                    try withUnsafeBytes(of: &t) { try txn.put(log.received, key: next, value: $0) }
-                }
-                let v = verdict[order]
-                if v > 0 {
-                    results[b].append(.duplicate(UInt64(v)))
-                } else if v < 0 {
-                    results[b].append(.duplicate(positions[Int(-v - 1)]))
-                } else {
-                    guard next <= EventLog.positionMask else {
-                        throw StoreError("the log is full: positions are limited to \(EventLog.positionMask)")
+            var nameCounts: [UInt32: UInt64] = [:]
+            var lastName: UInt32 = 0
+            var lastNameCount: UInt64 = 0
+            for (b, batch) in batches.enumerated() where batch.recordCount > 0 {
+                var t = batch.receivedTime
+                try withUnsafeBytes(of: &t) { try txn.put(log.received, key: next, value: $0) }
+                results[b].reserveCapacity(batch.recordCount)
+                try batch.records.withUnsafeBytes { records in
+                    var start = 0
+                    for i in 0..<batch.recordCount {
+                        let end = batch.ends[i]
+                        defer { start = end }
+                        let order = offsets[b] + i
+                        let v = verdict[order]
+                        if v > 0 {
+                            results[b].append(.duplicate(UInt64(v)))
+                        } else if v < 0 {
+                            results[b].append(.duplicate(positions[Int(-v - 1)]))
+                        } else {
+                            guard next <= EventLog.positionMask else {
+                                throw StoreError("the log is full: positions are limited to \(EventLog.positionMask)")
+                            }
+                            try txn.put(
+                                log.events, key: next, value: UnsafeRawBufferPointer(rebasing: records[start..<end]),
+                                flags: .append)
+                            // Runs of one name are common (imports of one event type): count them before hashing.
+                            let name = batch.names[i]
+                            if name != lastName {
+                                if lastNameCount > 0 { nameCounts[lastName, default: 0] += lastNameCount }
+                                lastName = name
+                                lastNameCount = 0
+                            }
+                            lastNameCount += 1
+                            positions[order] = next
+                            results[b].append(.appended(next))
+                            next += 1
+                        }
                     }
-                    let name = try batches[b].withRecord(i) { rec -> UInt32 in
-                        try txn.put(log.events, key: next, value: rec, flags: .append)
-                        return RecordView(rec)?.eventName ?? 0
-                    }
-                    nameCounts[name, default: 0] += 1
-                    positions[order] = next
-                    results[b].append(.appended(next))
-                    next += 1
                 }
             }
+            if lastNameCount > 0 { nameCounts[lastName, default: 0] += lastNameCount }
             // Pass 3, in hash order again: the new entries of the index.
-            for entry in sorted where verdict[Int(entry.order)] == 0 {
-                try log.indexMessageId(cursor: &dedupCursor, hash: entry.hash, position: positions[Int(entry.order)])
+            // A new record's position is its order less the duplicates before it; looked up in the short sorted
+            // list of duplicates rather than in `verdict`/`positions` at random (cache misses in hash order).
+            var duplicates: [Int32] = []
+            for (order, v) in verdict.enumerated() where v != 0 { duplicates.append(Int32(order)) }
+            for entry in sorted {
+                var lo = 0
+                var hi = duplicates.count
+                while lo < hi {
+                    let mid = (lo + hi) >> 1
+                    if duplicates[mid] < entry.order { lo = mid + 1 } else { hi = mid }
+                }
+                if lo < duplicates.count && duplicates[lo] == entry.order { continue }
+                let position = firstPosition + UInt64(Int(entry.order) - lo)
+                try log.indexMessageId(cursor: &dedupCursor, hash: entry.hash, position: position)
             }
             _ = consume dedupCursor
             try storeRejects(&txn, batches)
