@@ -71,6 +71,7 @@ public final class JourneyStore: Sendable {
             options.readOnly = !writable
             options.maxDatabases = 64
             options.writeMap = writable && bulkWrites
+            options.noReadahead = writable && bulkWrites
             let env: Environment
             do {
                 env = try Environment(path: path, options: options)

@@ -18,6 +18,11 @@ public struct EnvironmentOptions: Sendable {
     /// on every page access, which large import transactions pay for. The data file becomes a sparse file of the
     /// map's size.
     public var writeMap: Bool = false
+    /// No readahead on the map (`MDB_NORDAHEAD`). With `writeMap`, each page a growing file gains is first faulted
+    /// in through the map; readahead then zero-fills the file's holes far ahead of what is written (measured on a
+    /// 10M-event import: 9.6 s of system time instead of 5.3 s). Scans of a cold file want readahead, so only
+    /// bulk writers turn it off.
+    public var noReadahead: Bool = false
     /// File mode for the data and lock files: private to the user.
     public var fileMode: UInt32 = 0o600
 
@@ -48,6 +53,7 @@ public final class Environment: @unchecked Sendable {
             if options.readOnly { flags |= UInt32(MDB_RDONLY) }
             if options.noMetaSync { flags |= UInt32(MDB_NOMETASYNC) }
             if options.writeMap && !options.readOnly { flags |= UInt32(MDB_WRITEMAP) }
+            if options.noReadahead { flags |= UInt32(MDB_NORDAHEAD) }
             try check(mdb_env_open(env, path, flags, mdb_mode_t(options.fileMode)))
         } catch {
             mdb_env_close(env)
