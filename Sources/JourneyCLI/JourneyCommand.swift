@@ -15,7 +15,7 @@ struct JourneyCommand: ParsableCommand {
         subcommands: [
             DemoCommand.self, ImportCommand.self, AppendCommand.self, ExportCommand.self, RejectedCommand.self,
             StatusCommand.self, GenerateCommand.self, ProfileCommand.self, PersonsCommand.self, TimelineCommand.self,
-            VerifyCommand.self, RebuildCommand.self, FunnelCommand.self, AbandonedCommand.self,
+            VerifyCommand.self, RebuildCommand.self, CompactCommand.self, FunnelCommand.self, AbandonedCommand.self,
             LifecycleCommand.self, NPSCommand.self, AlertsCommand.self,
         ]
     )

@@ -14,6 +14,7 @@ struct StatusCommand: ParsableCommand {
         let s = try store.status()
         let persons = try store.personCount()
         let projections = try store.projectionStatus()
+        let free = try store.freeBytes()
         switch format {
         case .json, .ndjson:
             var o = OrderedJSON()
@@ -24,6 +25,7 @@ struct StatusCommand: ParsableCommand {
             o.add("rejected", s.rejected)
             o.add("bytes", s.bytes)
             o.add("bytes_per_event", s.events > 0 ? Double(s.bytes) / Double(s.events) : 0)
+            o.add("free_bytes", free)
             o.add("persons", persons)
             o.add("projections", projections.map { p -> Any? in
                 var j = OrderedJSON()
@@ -44,6 +46,7 @@ struct StatusCommand: ParsableCommand {
                 print("projection     \(p.name) v\(p.version), checkpoint \(p.checkpoint), lag \(p.lag)")
             }
             print("size           \(formatBytes(s.bytes))" + (s.events > 0 ? String(format: " (%.1f bytes/event)", Double(s.bytes) / Double(s.events)) : ""))
+            if free > 0 { print("free in file   \(formatBytes(free)) (reused by later writes; `journey compact` drops it)") }
             print("\nevents by name")
             let width = s.eventsByName.keys.map(\.count).max() ?? 0
             for (name, n) in s.eventsByName.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {

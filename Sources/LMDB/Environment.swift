@@ -92,6 +92,40 @@ public final class Environment: @unchecked Sendable {
         return (info.me_last_pgno + 1) * Int(stat.ms_psize)
     }
 
+    /// Writes a consistent snapshot of the environment as `directory/data.mdb` (`mdb_env_copy2`; the directory must
+    /// exist and hold no data file). With `compact`, free pages are left out and pages renumbered, so the copy is
+    /// as small as the live data. Writers may go on meanwhile: the copy is one read transaction's view.
+    public func copy(toDirectory directory: String, compact: Bool) throws(LMDBError) {
+        try check(mdb_env_copy2(handle, directory, compact ? UInt32(MDB_CP_COMPACT) : 0))
+    }
+
+    /// Pages on LMDB's free list: space inside the file that later writes reuse, and that a compacting copy drops.
+    public func freePages() throws -> Int {
+        try read { txn in
+            var cursor: OpaquePointer?
+            // Database 0 is LMDB's free-page database: each value is a page-number list headed by its length.
+            try check(mdb_cursor_open(txn.txnHandle, 0, &cursor))
+            defer { mdb_cursor_close(cursor) }
+            var key = MDB_val()
+            var data = MDB_val()
+            var total = 0
+            var rc = mdb_cursor_get(cursor, &key, &data, MDB_FIRST)
+            while rc == 0 {
+                if let p = data.mv_data, data.mv_size >= MemoryLayout<Int>.size { total += p.loadUnaligned(as: Int.self) }
+                rc = mdb_cursor_get(cursor, &key, &data, MDB_NEXT)
+            }
+            guard rc == MDB_NOTFOUND else { throw LMDBError(code: rc) }
+            return total
+        }
+    }
+
+    /// Bytes of one page.
+    public var pageSize: Int {
+        var stat = MDB_stat()
+        mdb_env_stat(handle, &stat)
+        return Int(stat.ms_psize)
+    }
+
     /// Flushes the data file to disk (`mdb_env_sync` with force).
     public func sync() throws(LMDBError) {
         try check(mdb_env_sync(handle, 1))

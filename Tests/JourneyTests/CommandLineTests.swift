@@ -70,6 +70,34 @@ struct CommandLineTests {
         }
     }
 
+    @Test("compact writes a smaller copy after a rebuild; status shows the free space; an existing store is refused")
+    func compactCommand() async throws {
+        let expected = try Golden.expected()
+        try await withSandbox { s in
+            let store = s.path("store")
+            _ = try await s.run(["import", "--store", store, Golden.events.path])
+            _ = try await s.run(["rebuild", "--store", store, "--quiet"])
+            let status = try await s.run(["status", "--store", store, "--format", "json"])
+            let free = jsonInt(try status.jsonObject()["free_bytes"]) ?? 0
+            #expect(free > 0, "\(status)")
+            let copy = s.path("copy")
+            let run = try await s.run(["compact", "--store", store, copy, "--format", "json"])
+            #expect(run.exitCode == 0, "\(run)")
+            let report = try run.jsonObject()
+            let before = jsonInt(report["bytes_before"]) ?? 0
+            let after = jsonInt(report["bytes_after"]) ?? Int.max
+            #expect(after < before)
+            let copied = try await s.run(["status", "--store", copy, "--format", "json"])
+            #expect(try StoreCounts(json: copied.jsonObject()).events == expected.accepted)
+            #expect(jsonInt(try copied.jsonObject()["bytes"]) == after)
+            let verify = try await s.run(["verify", "--store", copy, "--quiet"])
+            #expect(verify.exitCode == 0, "\(verify)")
+            let again = try await s.run(["compact", "--store", store, copy])
+            #expect(again.exitCode == 1)
+            #expect(again.stderr.contains("already holds a store"), "\(again)")
+        }
+    }
+
     @Test("the store is $JOURNEY_STORE without --store, --store wins over it, else ./journey-store")
     func storeFromEnvironment() async throws {
         let expected = try Golden.expected()

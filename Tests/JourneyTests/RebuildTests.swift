@@ -58,6 +58,40 @@ struct RebuildTests {
         }
     }
 
+    @Test("compact: after a rebuild frees the old set, the compacted copy is smaller and holds the same state")
+    func compactDropsFreePages() throws {
+        let lines = try Golden.lines().map(String.init)
+        try withTemporaryDirectory { dir in
+            let store = try JourneyStore(path: dir + "/store", mode: .readWrite)
+            defer { store.close() }
+            _ = try appendSync(store, lines)
+            _ = try store.rebuildProjections()
+            let digests = try store.projectionDigests()
+            let profile = try store.profile(for: "u2")
+            #expect(try store.freeBytes() > 0)
+
+            let report = try store.compact(to: dir + "/copy")
+            #expect(report.events == 17232)
+            #expect(report.bytesAfter < report.bytesBefore)
+            #expect(report.bytesAfter <= report.bytesBefore - report.freeBytesBefore + 64 * 4096)
+            let attributes = try FileManager.default.attributesOfItem(atPath: dir + "/copy/data.mdb")
+            #expect((attributes[.posixPermissions] as? Int) == 0o600)
+
+            let copy = try JourneyStore(path: dir + "/copy", mode: .readWrite)
+            defer { copy.close() }
+            #expect(try copy.projectionDigests() == digests)
+            #expect(try copy.profile(for: "u2") == profile)
+            #expect(try copy.status().events == 17232)
+            #expect(try copy.verifyProjections().allSatisfy(\.matches))
+            // The copy is a store like any other: it appends and deduplicates.
+            #expect(try appendSync(copy, [lines[0]]).first?.appendedPosition == nil)
+
+            // Never over an existing store, nor onto itself.
+            #expect(throws: StoreError.self) { try store.compact(to: dir + "/copy") }
+            #expect(throws: StoreError.self) { try store.compact(to: dir + "/store") }
+        }
+    }
+
     @Test("the rebuilt set survives reopening; a read-only reader follows the switch; time travel works on either set")
     func reopenAfterRebuild() throws {
         let lines = try Golden.lines().map(String.init)
