@@ -45,6 +45,21 @@ private func track(_ id: String, user: String = "u1", event: String = "E", extra
         }
     }
 
+    @Test("the writer's hash order (radix sort) equals the (hash, order) comparison sort, repeats included")
+    func hashOrderSortMatchesComparisonSort() {
+        var rng = SystemRandomNumberGenerator()
+        for n in [0, 1, 7, 511, 512, 5_000, 70_000] {
+            // Few distinct hashes in some runs (many repeats), full 64-bit spread in others; a shared top byte.
+            let distinct = n % 2 == 0 ? max(1, n / 8) : n
+            let pool = (0..<max(1, distinct)).map { _ in UInt64.random(in: 0...UInt64.max, using: &rng) & 0x00FF_FFFF_FFFF_FFFF }
+            var records = (0..<n).map { HashedRecord(hash: pool[Int.random(in: 0..<pool.count, using: &rng)], order: Int32($0)) }
+            let expected = records.sorted(by: HashedRecord.before)
+            HashedRecord.sort(&records)
+            #expect(records.map(\.hash) == expected.map(\.hash))
+            #expect(records.map(\.order) == expected.map(\.order))
+        }
+    }
+
     @Test func messageIdsAreComparedExactly() throws {
         try withStore { store in
             // Same text with different escapes is the same id; different bytes are different ids.

@@ -60,7 +60,6 @@ public struct Importer {
         }
 
         func send(_ batch: consuming AppendBatch) throws {
-            batch.seal()
             if let error = failure.withLock({ $0 }) { throw error }
             let rejects = batch.rejects
             if dryRun {
@@ -71,6 +70,7 @@ public struct Importer {
                 }
                 return
             }
+            batch.seal()
             inFlight.wait()
             group.enter()
             let sent = batch

@@ -149,8 +149,7 @@ final class LogWriter: @unchecked Sendable {
                     let offset = Int32(offsets[b])
                     for h in batch.byHash { sorted.append(HashedRecord(hash: h.hash, order: h.order + offset)) }
                 }
-                // Sorted runs, one per batch: the merge sort only merges them.
-                sorted.sort(by: HashedRecord.before)
+                HashedRecord.sort(&sorted)
             }
             var verdict = [Int64](repeating: 0, count: total)
             var g = 0
