@@ -123,7 +123,9 @@ extension JourneyStore {
         try refreshSymbols()
         let packed: [PackedEntry]? = try readPersons(asOfPosition: asOfPosition) { txn, dbs -> [PackedEntry]? in
             guard let number = try Self.personNumber(txn, dbs, id: id) else { return nil }
-            return try txn.withValue(dbs.timelines, key: UInt64(number)) { v -> [PackedEntry]? in
+            var joined: [UInt8] = []
+            return try TimelineChunks.withTimeline(txn, dbs.timelines, person: number, scratch: &joined) {
+                v -> [PackedEntry]? in
                 let t = Timeline(v, asOf: asOf)
                 if t.count == 0 && asOf != nil { return nil }
                 let n = t.count
