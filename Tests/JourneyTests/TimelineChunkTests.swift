@@ -150,6 +150,54 @@ struct TimelineChunkTests {
         }
     }
 
+    @Test("timelines an older version wrote: read-only queries refuse them, opening for writing rebuilds the chunks")
+    func olderVersionRebuiltAtOpen() throws {
+        let n = TimelineChunks.capacity
+        try withTemporaryDirectory { dir in
+            let path = dir + "/store"
+            var digests: [ProjectionDigest] = []
+            do {
+                let store = try JourneyStore(path: path)
+                try appendAccepted(
+                    store, (0..<(2 * n + 5)).map { message("m\($0)", user: "u1", at: $0) } + [message("x", anon: "a9", at: 3)])
+                digests = try store.projectionDigests()
+                // Version 2's layout: one value per person, keyed by the person number.
+                let dbs = try #require(try store.personDatabases())
+                try store.env.write { txn in
+                    var values: [UInt64: [UInt8]] = [:]
+                    try txn.withCursor(dbs.timelines) { c in
+                        var e = try c.first()
+                        while let entry = e {
+                            values[UInt64(TimelineChunks.person(entry.integerKey)), default: []].append(contentsOf: entry.value)
+                            e = try c.next()
+                        }
+                    }
+                    try txn.clear(dbs.timelines)
+                    for (k, v) in values.sorted(by: { $0.key < $1.key }) {
+                        try v.withUnsafeBytes { try txn.put(dbs.timelines, key: k, value: $0) }
+                    }
+                    var m = try #require(try ProjectionMeta.read(txn, dbs.meta, name: TimelineProjection.name))
+                    m.version = 2
+                    try m.write(&txn, dbs.meta, name: TimelineProjection.name)
+                }
+                store.close()
+            }
+            do {
+                let reader = try JourneyStore(path: path, mode: .readOnly)
+                #expect(throws: StoreError.self) { try reader.timeline(for: "u1") }
+                let funnel = try FunnelDefinition(steps: [FunnelStep(events: ["Product Viewed"])])
+                #expect(throws: StoreError.self) { try reader.funnel(funnel) }
+                #expect(try reader.projectionStatus().map(\.version) == [Int(IdentityProjection.version), 2])
+                #expect(try reader.personCount() == 2)
+                reader.close()
+            }
+            let store = try JourneyStore(path: path)  // rebuilds at open
+            #expect(try store.projectionDigests() == digests)
+            #expect(try store.timeline(for: "u1")?.count == 2 * n + 5)
+            store.close()
+        }
+    }
+
     /// Property: persons of a few hundred events each, random times, random batch sizes, merged at random moments:
     /// every timeline is its events sorted by (time, position), split canonically, equal to a rebuild's bytes, and
     /// the same events in other batch splits give the same digests.

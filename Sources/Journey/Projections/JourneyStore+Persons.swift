@@ -59,16 +59,20 @@ extension JourneyStore {
     }
 
     /// Runs `body` in one snapshot with the person databases as of `asOfPosition` (nil: live, resolved inside the
-    /// snapshot); nil when the store has no projections.
+    /// snapshot); nil when the store has no projections. `checkingVersions: false` only for what reads the meta
+    /// data of a set of any version (status).
     func readPersons<R>(
-        asOfPosition: UInt64? = nil, _ body: (borrowing ReadTransaction, PersonDatabases) throws -> R
+        asOfPosition: UInt64? = nil, checkingVersions: Bool = true,
+        _ body: (borrowing ReadTransaction, PersonDatabases) throws -> R
     ) throws -> R? {
         if asOfPosition != nil {
             return try withPersonView(asOfPosition: asOfPosition) { dbs in try env.read { txn in try body(txn, dbs) } }
         }
         let sets = try PersonSets.open(env)
         return try env.read { txn -> R? in
-            guard let dbs = try PersonSets.live(txn, log: log, in: sets) else { return nil }
+            guard let dbs = try PersonSets.live(txn, log: log, in: sets, checkingVersions: checkingVersions) else {
+                return nil
+            }
             return try body(txn, dbs)
         }
     }
@@ -110,7 +114,10 @@ extension JourneyStore {
 
     /// The number of persons (as of a log position: those the log had made by then).
     public func personCount(asOfPosition: UInt64? = nil) throws -> Int {
-        try readPersons(asOfPosition: asOfPosition) { txn, dbs in try txn.statistics(dbs.persons).entries } ?? 0
+        // A count reads no layout: `status` shows it for a set of any version.
+        try readPersons(asOfPosition: asOfPosition, checkingVersions: false) { txn, dbs in
+            try txn.statistics(dbs.persons).entries
+        } ?? 0
     }
 
     /// A person's events ordered by (event time, log position); nil when no person has this id.
@@ -153,7 +160,7 @@ extension JourneyStore {
 
     /// Version, checkpoint and lag of each projection (empty for a read-only store without projections).
     public func projectionStatus() throws -> [ProjectionStatus] {
-        try readPersons { txn, dbs in
+        try readPersons(checkingVersions: false) { txn, dbs in
             let last = try log.lastPosition(txn)
             var out: [ProjectionStatus] = []
             for name: StaticString in [IdentityProjection.name, TimelineProjection.name] {
