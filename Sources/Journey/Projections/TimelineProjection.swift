@@ -18,9 +18,9 @@ struct TimelineProjection {
     /// Runs after `IdentityProjection.write` of the same batch (which fills `batch.numberOrder`).
     func write(_ txn: inout WriteTransaction, _ batch: inout IdentityBatch, through last: UInt64) throws {
         let groups = TimelineGroups(&batch)
-        // Reused across persons: entries of absorbed persons, stored entries from the first chunk rewritten, and
-        // both merged with the new ones.
-        var absorbed: [PackedEntry] = []
+        // Reused across persons: entries of the stored persons a survivor absorbed (with the new ones), stored
+        // entries from the first chunk rewritten, and what is written from there.
+        var members: [PackedEntry] = []
         var stored: [PackedEntry] = []
         var merged: [PackedEntry] = []
         var cursor = try txn.makeCursor(dbs.timelines)
@@ -29,7 +29,7 @@ struct TimelineProjection {
                 for (b, p) in groups.survivors.enumerated() {
                     let new = UnsafeBufferPointer(rebasing: all[groups.starts[b]..<groups.starts[b + 1]])
                     try writeTimeline(
-                        of: p, new: new, persons: persons, cursor: &cursor, absorbed: &absorbed, stored: &stored,
+                        of: p, new: new, persons: persons, cursor: &cursor, members: &members, stored: &stored,
                         merged: &merged)
                 }
             }
@@ -55,22 +55,22 @@ struct TimelineProjection {
     /// the last chunk, whatever the length of the history.
     private func writeTimeline(
         of p: Int32, new: UnsafeBufferPointer<PackedEntry>, persons: UnsafeBufferPointer<PersonState>,
-        cursor: inout Cursor, absorbed: inout [PackedEntry], stored: inout [PackedEntry], merged: inout [PackedEntry]
+        cursor: inout Cursor, members: inout [PackedEntry], stored: inout [PackedEntry], merged: inout [PackedEntry]
     ) throws {
         let survivor = persons[Int(p)]
         // Stored timelines of the absorbed members, copied out: their pages are about to change.
-        absorbed.removeAll(keepingCapacity: true)
+        members.removeAll(keepingCapacity: true)
         var m = survivor.nextMember
         while m >= 0 {
             let member = persons[Int(m)]
-            if member.persisted { try Self.appendEntries(of: member.number, from: 0, &cursor, into: &absorbed) }
+            if member.persisted { try Self.appendEntries(of: member.number, from: 0, &cursor, into: &members) }
             m = member.nextMember
         }
-        if !absorbed.isEmpty {
-            absorbed.append(contentsOf: new)
-            absorbed.sort(by: PackedEntry.before)
+        if !members.isEmpty {
+            members.append(contentsOf: new)
+            members.sort(by: PackedEntry.before)
         }
-        try absorbed.withUnsafeBufferPointer { union in
+        try members.withUnsafeBufferPointer { union in
             let arriving = union.isEmpty ? new : union
             guard let low = arriving.first else { return }
             var start: UInt32 = 0
