@@ -67,4 +67,9 @@ public struct Cursor: ~Copyable {
         var v = mdbValue(value)
         try check(mdb_cursor_put(handle, &k, &v, flags.rawValue))
     }
+
+    /// Deletes the entry the cursor stands on (`mdb_cursor_del`); `next()` then returns the entry after it.
+    public mutating func deleteCurrent() throws(LMDBError) {
+        try check(mdb_cursor_del(handle, 0))
+    }
 }

@@ -59,16 +59,20 @@ extension JourneyStore {
     }
 
     /// Runs `body` in one snapshot with the person databases as of `asOfPosition` (nil: live, resolved inside the
-    /// snapshot); nil when the store has no projections.
+    /// snapshot); nil when the store has no projections. `checkingVersions: false` only for what reads the meta
+    /// data of a set of any version (status).
     func readPersons<R>(
-        asOfPosition: UInt64? = nil, _ body: (borrowing ReadTransaction, PersonDatabases) throws -> R
+        asOfPosition: UInt64? = nil, checkingVersions: Bool = true,
+        _ body: (borrowing ReadTransaction, PersonDatabases) throws -> R
     ) throws -> R? {
         if asOfPosition != nil {
             return try withPersonView(asOfPosition: asOfPosition) { dbs in try env.read { txn in try body(txn, dbs) } }
         }
         let sets = try PersonSets.open(env)
         return try env.read { txn -> R? in
-            guard let dbs = try PersonSets.live(txn, log: log, in: sets) else { return nil }
+            guard let dbs = try PersonSets.live(txn, log: log, in: sets, checkingVersions: checkingVersions) else {
+                return nil
+            }
             return try body(txn, dbs)
         }
     }
@@ -110,7 +114,10 @@ extension JourneyStore {
 
     /// The number of persons (as of a log position: those the log had made by then).
     public func personCount(asOfPosition: UInt64? = nil) throws -> Int {
-        try readPersons(asOfPosition: asOfPosition) { txn, dbs in try txn.statistics(dbs.persons).entries } ?? 0
+        // A count reads no layout: `status` shows it for a set of any version.
+        try readPersons(asOfPosition: asOfPosition, checkingVersions: false) { txn, dbs in
+            try txn.statistics(dbs.persons).entries
+        } ?? 0
     }
 
     /// A person's events ordered by (event time, log position); nil when no person has this id.
@@ -123,7 +130,9 @@ extension JourneyStore {
         try refreshSymbols()
         let packed: [PackedEntry]? = try readPersons(asOfPosition: asOfPosition) { txn, dbs -> [PackedEntry]? in
             guard let number = try Self.personNumber(txn, dbs, id: id) else { return nil }
-            return try txn.withValue(dbs.timelines, key: UInt64(number)) { v -> [PackedEntry]? in
+            var joined: [UInt8] = []
+            return try TimelineChunks.withTimeline(txn, dbs.timelines, person: number, scratch: &joined) {
+                v -> [PackedEntry]? in
                 let t = Timeline(v, asOf: asOf)
                 if t.count == 0 && asOf != nil { return nil }
                 let n = t.count
@@ -151,7 +160,7 @@ extension JourneyStore {
 
     /// Version, checkpoint and lag of each projection (empty for a read-only store without projections).
     public func projectionStatus() throws -> [ProjectionStatus] {
-        try readPersons { txn, dbs in
+        try readPersons(checkingVersions: false) { txn, dbs in
             let last = try log.lastPosition(txn)
             var out: [ProjectionStatus] = []
             for name: StaticString in [IdentityProjection.name, TimelineProjection.name] {

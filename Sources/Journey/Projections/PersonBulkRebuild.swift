@@ -175,11 +175,13 @@ enum PersonBulkRebuild {
         }
     }
 
-    /// `timelines`: each surviving person's entries, in number order.
+    /// `timelines`: each surviving person's entries, in number order, split into chunks (`TimelineChunks`) as the
+    /// incremental writer splits them; a person's chunks go in one transaction.
     private static func writeTimelines(
         _ dbs: PersonDatabases, log: EventLog, _ groups: TimelineGroups, persons: [PersonState]
     ) throws {
         let survivors = groups.survivors
+        let size = TimelineLayout.entrySize
         try groups.entries.withUnsafeBufferPointer { all in
             try inTransactions(log.env, count: survivors.count) { txn, start in
                 var cursor = try txn.makeCursor(dbs.timelines)
@@ -188,10 +190,21 @@ enum PersonBulkRebuild {
                 while b < survivors.count && bytes < transactionBytes {
                     let value = UnsafeRawBufferPointer(
                         UnsafeBufferPointer(rebasing: all[groups.starts[b]..<groups.starts[b + 1]]))
-                    var k = UInt64(persons[Int(survivors[b])].number)
-                    try withUnsafeBytes(of: &k) { try cursor.put(key: $0, value: value, flags: .append) }
+                    let number = persons[Int(survivors[b])].number
+                    var offset = 0
+                    var chunk: UInt32 = 0
+                    while offset < value.count {
+                        let end = min(value.count, offset + TimelineChunks.capacity * size)
+                        var k = TimelineChunks.key(number, chunk: chunk)
+                        try withUnsafeBytes(of: &k) {
+                            try cursor.put(key: $0, value: UnsafeRawBufferPointer(rebasing: value[offset..<end]), flags: .append)
+                        }
+                        offset = end
+                        chunk += 1
+                        bytes += 16
+                    }
                     b += 1
-                    bytes += value.count + 16
+                    bytes += value.count
                 }
                 return b
             }

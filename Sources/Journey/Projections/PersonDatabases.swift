@@ -9,7 +9,7 @@ internal import LMDB
 /// | `person_ids` | kind byte (`u` userId, `a` anonymousId) + the identifier's UTF-8 bytes; identifiers over 510 bytes: `U`/`A` + their first 502 bytes + `Hashing.hash64` of all of them, big-endian | person number, UInt32 |
 /// | `persons` | person number, native | `PersonRecord` (header + identifiers) |
 /// | `person_merges` | surviving person number, native (`MDB_DUPSORT` + `MDB_DUPFIXED`) | 24 bytes: message position UInt64 big-endian, absorbed person number UInt32 big-endian, 4 zero bytes, event time Int64 |
-/// | `timelines` | person number, native | packed 24-byte entries sorted by (event time, position): `TimelineLayout` |
+/// | `timelines` | person number << 32 \| chunk index, native | a chunk of up to 80 packed 24-byte entries of the person's timeline sorted by (event time, position): `TimelineLayout`, `TimelineChunks` |
 /// | `projection_meta` | projection name (UTF-8) | `ProjectionMeta`: version UInt32, 4 zero bytes, checkpoint UInt64, counter UInt64 |
 ///
 /// A scratch copy (used by `verify`) has the same databases under a name prefix.

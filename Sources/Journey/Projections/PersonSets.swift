@@ -46,11 +46,29 @@ enum PersonSets {
     }
 
     /// The live one of `sets` as of `txn`'s snapshot. Resolving inside the query's own snapshot means a rebuild's
-    /// switch can never hand a query the set it is about to clear.
+    /// switch can never hand a query the set it is about to clear. With `checkingVersions`, a set written by
+    /// another version of the projections' code is refused (`checkVersions`).
     static func live<T: TransactionReading & ~Copyable>(
-        _ txn: borrowing T, log: EventLog, in sets: (primary: PersonDatabases?, alternate: PersonDatabases?)
+        _ txn: borrowing T, log: EventLog, in sets: (primary: PersonDatabases?, alternate: PersonDatabases?),
+        checkingVersions: Bool = true
     ) throws -> PersonDatabases? {
-        try livePrefix(txn, log: log) == primary ? sets.primary : sets.alternate
+        let dbs = try livePrefix(txn, log: log) == primary ? sets.primary : sets.alternate
+        if checkingVersions, let dbs { try checkVersions(txn, dbs) }
+        return dbs
+    }
+
+    /// Throws when the set's state was written by another version of the projections' code: its layout may differ
+    /// (version 3 split timelines into chunks), so reading it would give wrong answers, not errors. A store opened
+    /// for writing rebuilds such a set at open; a read-only one cannot.
+    static func checkVersions<T: TransactionReading & ~Copyable>(_ txn: borrowing T, _ dbs: PersonDatabases) throws {
+        let expected: [(StaticString, UInt32)] = [
+            (IdentityProjection.name, IdentityProjection.version), (TimelineProjection.name, TimelineProjection.version),
+        ]
+        for (name, version) in expected {
+            guard let m = try ProjectionMeta.read(txn, dbs.meta, name: name), m.version != version else { continue }
+            throw StoreError(
+                "the \(name) projection of this store was written by another version of journey (v\(m.version); this one reads v\(version)): open the store for writing once to rebuild it")
+        }
     }
 
     /// Whether a set holds anything (its checkpoint table is written by every transaction that fills it).

@@ -145,6 +145,7 @@ final class SavedFunnelProjection: AppendObserver {
         var state = FunnelScanState(f.compiled)
         var row: [UInt8] = []
         var key = FunnelKeys.person(f.id, 0)
+        var joined: [UInt8] = []
         for number in absorbed {
             FunnelKeys.setPerson(&key, number)
             if let old = try key.withUnsafeBytes({ k in try txn.withValue(dbs.state, key: k) { Array($0) } }) {
@@ -154,7 +155,8 @@ final class SavedFunnelProjection: AppendObserver {
         }
         for number in touched {
             // The new best attempt, from the timeline as this transaction left it.
-            let evaluated = try txn.withValue(persons.timelines, key: UInt64(number)) { bytes -> Bool in
+            let evaluated = try TimelineChunks.withTimeline(txn, persons.timelines, person: number, scratch: &joined) {
+                bytes -> Bool in
                 let t = Timeline(bytes)
                 guard try state.collectHits(t, txn, scan: scan) else { return false }
                 state.hits.withUnsafeBufferPointer { state.evaluator.evaluate($0, into: &state.outcome) }

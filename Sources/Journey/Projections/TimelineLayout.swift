@@ -1,5 +1,6 @@
-/// A `timelines` value: one person's events as packed fixed-size entries, sorted by (event time, log position), so
-/// scans read them with one unaligned load per field and no decoding (version 1).
+/// A person's timeline: their events as packed fixed-size entries, sorted by (event time, log position), so scans
+/// read them with one unaligned load per field and no decoding. Stored in `timelines` as chunks of
+/// `TimelineChunks.capacity` entries (version 3; versions 1 and 2 kept one value per person).
 ///
 /// | offset in entry | size | field |
 /// |---|---|---|
@@ -8,11 +9,11 @@
 /// | 12 | 4 | channel symbol, UInt32 (0: none) |
 /// | 16 | 8 | log position (low 48 bits) and the event's kind (high 16 bits: `EntryKind`) |
 ///
-/// All little-endian. A value's length is a multiple of 24; the entry count is length / 24.
+/// All little-endian. A chunk's length is a multiple of 24; its entry count is length / 24.
 /// The kind bits let lifecycle and time-travel scans tell identified events and call types apart without reading
 /// the record (version 2; version 1 had the bare position).
 enum TimelineLayout {
-    static let version: UInt32 = 2
+    static let version: UInt32 = 3
     static let entrySize = 24
     static let positionBits: UInt64 = 48
     static let positionMask: UInt64 = (1 << 48) - 1

@@ -1,13 +1,14 @@
 internal import Glibc
 internal import LMDB
 
-/// Per person, the time-ordered list of their events (`TimelineLayout`): one LMDB value per person, so a full scan
-/// of all journeys is one cursor pass over densely packed fixed-size entries.
+/// Per person, the time-ordered list of their events (`TimelineLayout`), stored as fixed-size chunks
+/// (`TimelineChunks`), so a full scan of all journeys is one cursor pass over densely packed entries.
 ///
 /// Driven by the identity batch of the same transaction: the transaction's events are grouped by their final
-/// person (a counting sort), and each touched person's value is written once. Events later than the stored ones
-/// are appended; an out-of-order event or a merge sorts the union by (event time, position), which is a total order,
-/// so the result does not depend on arrival order or batch boundaries.
+/// person (a counting sort), and each touched person's chunks are written once. Events later than the stored ones
+/// fill the last chunk and add new ones; an out-of-order event or a merge rewrites from the first chunk it changes.
+/// The order (event time, position) is total and the split into chunks depends only on it, so the result does not
+/// depend on arrival order or batch boundaries.
 struct TimelineProjection {
     static let name: StaticString = "timeline"
     static let version: UInt32 = TimelineLayout.version
@@ -17,7 +18,10 @@ struct TimelineProjection {
     /// Runs after `IdentityProjection.write` of the same batch (which fills `batch.numberOrder`).
     func write(_ txn: inout WriteTransaction, _ batch: inout IdentityBatch, through last: UInt64) throws {
         let groups = TimelineGroups(&batch)
-        var scratch: [UInt8] = []
+        // Reused across persons: entries of the stored persons a survivor absorbed (with the new ones), stored
+        // entries from the first chunk rewritten, and what is written from there.
+        var members: [PackedEntry] = []
+        var stored: [PackedEntry] = []
         var merged: [PackedEntry] = []
         var cursor = try txn.makeCursor(dbs.timelines)
         try groups.entries.withUnsafeBufferPointer { all in
@@ -25,16 +29,20 @@ struct TimelineProjection {
                 for (b, p) in groups.survivors.enumerated() {
                     let new = UnsafeBufferPointer(rebasing: all[groups.starts[b]..<groups.starts[b + 1]])
                     try writeTimeline(
-                        of: p, new: new, persons: persons, txn: txn, cursor: &cursor, scratch: &scratch, merged: &merged)
+                        of: p, new: new, persons: persons, cursor: &cursor, members: &members, stored: &stored,
+                        merged: &merged)
                 }
             }
         }
-        _ = consume cursor
         // Persons merged away: their entries are now in their survivor's timeline (read above, so deleted last).
         for number in groups.absorbed {
-            var k = UInt64(number)
-            _ = try withUnsafeBytes(of: &k) { try txn.delete(dbs.timelines, key: $0) }
+            while let e = try cursor.seek(TimelineChunks.key(number, chunk: 0)),
+                TimelineChunks.person(e.integerKey) == number
+            {
+                try cursor.deleteCurrent()
+            }
         }
+        _ = consume cursor
         try Self.writeMeta(&txn, dbs, through: last)
     }
 
@@ -43,62 +51,134 @@ struct TimelineProjection {
     }
 
     /// Writes survivor `p`'s timeline: its stored entries, those of the stored persons it absorbed, and `new`.
-    /// `cursor` is on `timelines`; survivors come in number order, so it moves forward page by page.
+    /// Only the chunks from the first one the arrivals change are read and written, so an in-order append costs
+    /// the last chunk, whatever the length of the history.
     private func writeTimeline(
         of p: Int32, new: UnsafeBufferPointer<PackedEntry>, persons: UnsafeBufferPointer<PersonState>,
-        txn: borrowing WriteTransaction, cursor: inout Cursor, scratch: inout [UInt8], merged: inout [PackedEntry]
+        cursor: inout Cursor, members: inout [PackedEntry], stored: inout [PackedEntry], merged: inout [PackedEntry]
     ) throws {
         let survivor = persons[Int(p)]
-        var key = UInt64(survivor.number)
-        // Stored timelines of the members (the survivor itself first), copied out: the values live in pages this
-        // transaction is about to change.
-        scratch.removeAll(keepingCapacity: true)
-        var storedSegments = 0
-        if survivor.persisted {
-            try withUnsafeBytes(of: &key) { k in
-                if let e = try cursor.seek(k), e.integerKey == survivor.number, e.value.count > 0 {
-                    scratch.append(contentsOf: e.value)
-                    storedSegments += 1
-                }
-            }
-        }
+        // Stored timelines of the absorbed members, copied out: their pages are about to change.
+        members.removeAll(keepingCapacity: true)
         var m = survivor.nextMember
         while m >= 0 {
             let member = persons[Int(m)]
-            if member.persisted {
-                let had = try txn.withValue(dbs.timelines, key: UInt64(member.number)) { v -> Bool in
-                    scratch.append(contentsOf: v)
-                    return v.count > 0
-                }
-                if had == true { storedSegments += 1 }
-            }
+            if member.persisted { try Self.appendEntries(of: member.number, from: 0, &cursor, into: &members) }
             m = member.nextMember
         }
-        let storedCount = scratch.count / TimelineLayout.entrySize
-
-        // Fast path: the stored entries (of one person) all come before the new ones: append.
-        let appendOnly =
-            storedSegments <= 1
-            && (storedCount == 0 || new.isEmpty
-                || scratch.withUnsafeBytes { s in !PackedEntry.before(new[0], PackedEntry(s, at: storedCount - 1)) })
-        if appendOnly {
-            scratch.append(contentsOf: UnsafeRawBufferPointer(new))
-        } else {
-            merged.removeAll(keepingCapacity: true)
-            merged.reserveCapacity(storedCount + new.count)
-            scratch.withUnsafeBytes { s in
-                for i in 0..<storedCount { merged.append(PackedEntry(s, at: i)) }
-            }
-            merged.append(contentsOf: new)
-            merged.sort(by: PackedEntry.before)
-            scratch.removeAll(keepingCapacity: true)
-            merged.withUnsafeBytes { scratch.append(contentsOf: $0) }
+        if !members.isEmpty {
+            members.append(contentsOf: new)
+            members.sort(by: PackedEntry.before)
         }
-        // A person new in this transaction has a number above every stored one: append.
-        try withUnsafeBytes(of: &key) { k in
-            try scratch.withUnsafeBytes { v in
-                try cursor.put(key: k, value: v, flags: survivor.persisted ? [] : .append)
+        try members.withUnsafeBufferPointer { union in
+            let arriving = union.isEmpty ? new : union
+            guard let low = arriving.first else { return }
+            var start: UInt32 = 0
+            stored.removeAll(keepingCapacity: true)
+            if survivor.persisted { start = try locate(survivor.number, after: low, &cursor, stored: &stored) }
+            merged.removeAll(keepingCapacity: true)
+            merged.reserveCapacity(stored.count + arriving.count)
+            stored.withUnsafeBufferPointer { Self.merge($0, arriving, into: &merged) }
+
+            // A person new in this transaction has a number above every stored one: append.
+            let flags: PutFlags = survivor.persisted ? [] : .append
+            try merged.withUnsafeBytes { all in
+                var offset = 0
+                var index = start
+                while offset < all.count {
+                    let end = min(all.count, offset + TimelineChunks.fullBytes)
+                    var k = TimelineChunks.key(survivor.number, chunk: index)
+                    try withUnsafeBytes(of: &k) {
+                        try cursor.put(key: $0, value: UnsafeRawBufferPointer(rebasing: all[offset..<end]), flags: flags)
+                    }
+                    offset = end
+                    index += 1
+                }
             }
+        }
+    }
+
+    /// Finds the first of `number`'s chunks that arrivals from `low` on change, and copies the stored entries from
+    /// there on into `stored`. Walks back from the last chunk: late events usually land near the end.
+    /// Returns that chunk's index (one past the last chunk when the last is full and every arrival sorts after it).
+    private func locate(
+        _ number: UInt32, after low: PackedEntry, _ cursor: inout Cursor, stored: inout [PackedEntry]
+    ) throws -> UInt32 {
+        let end = TimelineChunks.key(number, chunk: .max)
+        var entry = try cursor.seek(end)
+        if entry?.integerKey != end { entry = entry == nil ? try cursor.last() : try cursor.previous() }
+        guard let e = entry, TimelineChunks.person(e.integerKey) == number else { return 0 }
+        let last = TimelineChunks.chunk(e.integerKey)
+        // Copied now, before the cursor moves: the common case needs only this chunk.
+        stored.appendPacked(e.value)
+        // The last chunk has room for the arrivals unless full; an earlier chunk (always full) changes only when
+        // `low` sorts before its end.
+        var start = e.value.count < TimelineChunks.fullBytes ? last : last + 1
+        var chunk = e
+        while true {
+            let n = chunk.value.count / TimelineLayout.entrySize
+            guard n > 0, PackedEntry.before(low, PackedEntry(chunk.value, at: n - 1)) else { break }
+            start = TimelineChunks.chunk(chunk.integerKey)
+            guard start > 0, let previous = try cursor.previous(), TimelineChunks.person(previous.integerKey) == number
+            else { break }
+            chunk = previous
+        }
+        if start > last {
+            stored.removeAll(keepingCapacity: true)
+        } else if start < last {
+            stored.removeAll(keepingCapacity: true)
+            try Self.appendEntries(of: number, from: start, &cursor, into: &stored)
+        }
+        return start
+    }
+
+    /// Appends `number`'s entries from chunk `first` on.
+    private static func appendEntries(
+        of number: UInt32, from first: UInt32, _ cursor: inout Cursor, into out: inout [PackedEntry]
+    ) throws {
+        var entry = try cursor.seek(TimelineChunks.key(number, chunk: first))
+        while let e = entry, TimelineChunks.person(e.integerKey) == number {
+            out.appendPacked(e.value)
+            entry = try cursor.next()
+        }
+    }
+
+    /// Merges two sorted lists (the arrivals usually all come after the stored ones: a concatenation).
+    private static func merge(
+        _ a: UnsafeBufferPointer<PackedEntry>, _ b: UnsafeBufferPointer<PackedEntry>, into out: inout [PackedEntry]
+    ) {
+        if let lastA = a.last, let firstB = b.first, !PackedEntry.before(firstB, lastA) {
+            out.append(contentsOf: a)
+            out.append(contentsOf: b)
+            return
+        }
+        var i = 0
+        var j = 0
+        while i < a.count && j < b.count {
+            if PackedEntry.before(b[j], a[i]) {
+                out.append(b[j])
+                j += 1
+            } else {
+                out.append(a[i])
+                i += 1
+            }
+        }
+        out.append(contentsOf: a[i...])
+        out.append(contentsOf: b[j...])
+    }
+}
+
+extension Array where Element == PackedEntry {
+    /// Appends the entries of a stored value (its bytes are the entries' memory layout: `PackedEntry`).
+    mutating func appendPacked(_ value: UnsafeRawBufferPointer) {
+        let n = value.count / TimelineLayout.entrySize
+        guard n > 0 else { return }
+        let old = count
+        append(contentsOf: repeatElement(PackedEntry(time: 0, name: 0, channel: 0, position: 0), count: n))
+        let size = TimelineLayout.entrySize
+        withUnsafeMutableBytes { dst in
+            UnsafeMutableRawBufferPointer(rebasing: dst[(old * size)..<((old + n) * size)])
+                .copyMemory(from: UnsafeRawBufferPointer(rebasing: value[0..<(n * size)]))
         }
     }
 }

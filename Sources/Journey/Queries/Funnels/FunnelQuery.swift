@@ -73,9 +73,10 @@ extension JourneyStore {
         found.sort { $0.time != $1.time ? $0.time > $1.time : $0.person < $1.person }
         let chosen = found.prefix(max(0, limit))
         return try env.read { txn in
-            try chosen.compactMap { a -> AbandonedPerson? in
+            var joined: [UInt8] = []
+            return try chosen.compactMap { a -> AbandonedPerson? in
                 guard let summary = try Self.summary(txn, dbs, number: a.person) else { return nil }
-                return try txn.withValue(dbs.timelines, key: UInt64(a.person)) { bytes in
+                return try TimelineChunks.withTimeline(txn, dbs.timelines, person: a.person, scratch: &joined) { bytes in
                     try AbandonmentDetails(symbols: symbols, scan: scan).describe(
                         a, displayId: summary.displayId, timeline: Timeline(bytes, asOf: options.asOf), txn)
                 } ?? nil

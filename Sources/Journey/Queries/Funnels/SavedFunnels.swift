@@ -24,12 +24,12 @@ extension JourneyStore {
             try Array(name.utf8).withUnsafeBytes { k in try text.withUnsafeBytes { v in try txn.put(dbs.definitions, key: k, value: v) } }
             let compiled = try CompiledFunnel(definition, options: FunnelOptions(), symbols: symbols)
             let funnel = LoadedFunnel(id: id, name: name, definition: definition, compiled: compiled)
-            // Every person with a timeline, in number order.
+            // Every person with a timeline, in number order (each has a first chunk).
             var everyone: [UInt32] = []
             try txn.withCursor(persons.timelines) { c in
                 var e = try c.first()
                 while let entry = e {
-                    everyone.append(UInt32(entry.integerKey))
+                    if TimelineChunks.chunk(entry.integerKey) == 0 { everyone.append(TimelineChunks.person(entry.integerKey)) }
                     e = try c.next()
                 }
             }

@@ -245,7 +245,8 @@ extension JourneyStore {
                 guard let number = try Self.personNumber(txn, scan.dbs, id: id) else { return nil }
                 var fold = FactsFold(plan: evaluator.plan(symbols: symbols))
                 var out: [StageChange] = []
-                return try txn.withValue(scan.dbs.timelines, key: UInt64(number)) { bytes in
+                var joined: [UInt8] = []
+                return try TimelineChunks.withTimeline(txn, scan.dbs.timelines, person: number, scratch: &joined) { bytes in
                     let t = Timeline(bytes, asOf: asOf)
                     try evaluator.history(t, fold: &fold, until: asOf, into: &out, txn, scan: scan)
                     // The names of the events that caused each change, while the timeline is in hand.

@@ -14,7 +14,9 @@ extension JourneyStore {
         let builder = ProfileBuilder(log: log, symbols: symbols)
         return try readPersons(asOfPosition: asOfPosition) { txn, dbs -> CustomerProfile? in
             guard let number = try Self.personNumber(txn, dbs, id: id) else { return nil }
-            return try Self.profile(txn, dbs, number: number, builder: builder, asOf: asOf, asOfPosition: asOfPosition)
+            var joined: [UInt8] = []
+            return try Self.profile(
+                txn, dbs, number: number, builder: builder, asOf: asOf, asOfPosition: asOfPosition, scratch: &joined)
         } ?? nil
     }
 
@@ -39,10 +41,12 @@ extension JourneyStore {
             return try readPersons(asOfPosition: asOfPosition) { txn, dbs -> [CustomerProfile] in
                 try txn.withCursor(dbs.persons) { c in
                     var out: [CustomerProfile] = []
+                    var joined: [UInt8] = []
                     var entry = try c.seek(UInt64(after) + 1)
                     while let e = entry, out.count < limit {
                         if let p = try Self.profile(
-                            txn, dbs, number: UInt32(e.integerKey), builder: builder, asOf: asOf, asOfPosition: asOfPosition)
+                            txn, dbs, number: UInt32(e.integerKey), builder: builder, asOf: asOf, asOfPosition: asOfPosition,
+                            scratch: &joined)
                         {
                             out.append(p)
                         }
@@ -77,13 +81,15 @@ extension JourneyStore {
         }
     }
 
-    /// Person `number`'s profile in `txn`, nil when they have no event in view.
+    /// Person `number`'s profile in `txn`, nil when they have no event in view. `scratch` holds a timeline of
+    /// several chunks while it is read (reused by the caller).
     static func profile(
         _ txn: borrowing ReadTransaction, _ dbs: PersonDatabases, number: UInt32, builder: ProfileBuilder, asOf: Int64?,
-        asOfPosition: UInt64?
+        asOfPosition: UInt64?, scratch: inout [UInt8]
     ) throws -> CustomerProfile? {
         guard let summary = try summary(txn, dbs, number: number) else { return nil }
-        let built = try txn.withValue(dbs.timelines, key: UInt64(number)) { bytes -> CustomerProfile? in
+        let built = try TimelineChunks.withTimeline(txn, dbs.timelines, person: number, scratch: &scratch) {
+            bytes -> CustomerProfile? in
             let t = Timeline(bytes, asOf: asOf)
             guard t.count > 0 else { return nil }
             return try builder.build(txn, summary: summary, timeline: t)

@@ -3,7 +3,8 @@ internal import Dispatch
 internal import LMDB
 internal import Synchronization
 
-/// One person's timeline read in place from the map (no copy): entries are loaded on access.
+/// One person's timeline, read in place from the map or from a buffer its chunks were joined in: entries are
+/// loaded on access. Valid only inside the read that produced it.
 struct Timeline {
     let bytes: UnsafeRawBufferPointer
     /// Entries in view: all, or those up to an as-of time.
@@ -64,7 +65,7 @@ struct TimelineScan {
         _ body: (inout Acc, _ person: UInt32, Timeline, borrowing ReadTransaction) throws -> Void
     ) throws -> [Acc] {
         let last: UInt64 = try env.read { txn in
-            try txn.withCursor(dbs.timelines) { c in try c.last().map { $0.integerKey } ?? 0 }
+            try txn.withCursor(dbs.timelines) { c in try c.last().map { UInt64(TimelineChunks.person($0.integerKey)) } ?? 0 }
         }
         let partitions = max(1, min(requested, Int(last / 4096) + 1))
         var accs: [Acc] = (0..<partitions).map { _ in make() }
@@ -84,11 +85,30 @@ struct TimelineScan {
                             throw StoreError("a rebuild switched the person projections during this query; run it again")
                         }
                         try txn.withCursor(dbs.timelines) { c in
-                            var entry = try c.seek(max(lo, 1))
-                            while let e = entry, e.integerKey < hi {
-                                let t = Timeline(e.value, asOf: asOf)
-                                if t.count > 0 { try body(&base.buffer[p], UInt32(e.integerKey), t, txn) }
+                            // A person's chunks come together; only a full one can have successors, then the
+                            // person's timeline is concatenated into `joined`.
+                            var joined: [UInt8] = []
+                            var entry = try c.seek(TimelineChunks.key(UInt32(clamping: max(lo, 1)), chunk: 0))
+                            while let e = entry {
+                                let person = TimelineChunks.person(e.integerKey)
+                                if UInt64(person) >= hi { break }
+                                if e.value.count < TimelineChunks.fullBytes {
+                                    let t = Timeline(e.value, asOf: asOf)
+                                    if t.count > 0 { try body(&base.buffer[p], person, t, txn) }
+                                    entry = try c.next()
+                                    continue
+                                }
+                                joined.removeAll(keepingCapacity: true)
+                                joined.append(contentsOf: e.value)
                                 entry = try c.next()
+                                while let n = entry, TimelineChunks.person(n.integerKey) == person {
+                                    joined.append(contentsOf: n.value)
+                                    entry = try c.next()
+                                }
+                                try joined.withUnsafeBytes { bytes in
+                                    let t = Timeline(bytes, asOf: asOf)
+                                    if t.count > 0 { try body(&base.buffer[p], person, t, txn) }
+                                }
                             }
                         }
                     }

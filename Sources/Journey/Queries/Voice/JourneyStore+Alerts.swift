@@ -52,9 +52,10 @@ extension JourneyStore {
         all.sort { $0.signalAt != $1.signalAt ? $0.signalAt > $1.signalAt : $0.person < $1.person }
         let chosen = all.prefix(max(0, limit))
         return try env.read { txn in
-            try chosen.compactMap { c -> VoiceAlert? in
+            var joined: [UInt8] = []
+            return try chosen.compactMap { c -> VoiceAlert? in
                 let display = try Self.summary(txn, dbs, number: c.person)?.displayId ?? "#\(c.person)"
-                return try txn.withValue(dbs.timelines, key: UInt64(c.person)) { bytes in
+                return try TimelineChunks.withTimeline(txn, dbs.timelines, person: c.person, scratch: &joined) { bytes in
                     try ids.describe(c, displayId: display, Timeline(bytes, asOf: options.asOf), txn, scan: scan)
                 } ?? nil
             }
