@@ -25,6 +25,8 @@ public struct PutFlags: OptionSet, Sendable {
     public static let noOverwrite = PutFlags(rawValue: UInt32(MDB_NOOVERWRITE))
     /// With `dupSort`: fail if the key/value pair exists (`MDB_NODUPDATA`).
     public static let noDuplicateData = PutFlags(rawValue: UInt32(MDB_NODUPDATA))
+    /// Through a cursor: replace the value of the entry it stands on, same key, no search (`MDB_CURRENT`).
+    public static let current = PutFlags(rawValue: UInt32(MDB_CURRENT))
 }
 
 /// A named database inside an environment: a handle valid for the environment's lifetime.

@@ -89,11 +89,9 @@ final class SavedFunnelProjection: AppendObserver {
         if funnels.isEmpty { return }
         guard let persons = try PersonSets.live(txn, log: log, in: personSets) else { return }
         let t = self.persons.resolvedChanges()
-        for f in funnels {
-            try Self.update(
-                &txn, dbs, f, persons: persons, log: log, symbols: symbols, touched: Self.relevant(t, to: f),
-                absorbed: t.absorbed, through: last)
-        }
+        try Self.update(
+            &txn, dbs, funnels.map { ($0, Self.relevant(t, to: $0)) }, persons: persons, log: log, symbols: symbols,
+            absorbed: t.absorbed, through: last)
     }
 
     /// The touched persons whose best attempt may have changed: those with a new event that can match a step or an
@@ -134,49 +132,87 @@ final class SavedFunnelProjection: AppendObserver {
         }
     }
 
-    /// Re-evaluates `touched` for funnel `f`, drops `absorbed`, and writes the aggregates' changes and the checkpoint.
+    /// Re-evaluates each funnel's `touched` persons, drops `absorbed`, and writes the aggregates' changes and the
+    /// checkpoints. With several funnels, the touched persons' timelines are copied out once for all of them (a few
+    /// hundred bytes each);
+    /// then each funnel walks its persons in number order with one cursor, so its rows are read and replaced page
+    /// after page instead of by a search from the root each.
     static func update(
-        _ txn: inout WriteTransaction, _ dbs: SavedFunnelDatabases, _ f: LoadedFunnel, persons: PersonDatabases,
-        log: EventLog, symbols: SymbolTable, touched: [UInt32], absorbed: [UInt32], through: UInt64
+        _ txn: inout WriteTransaction, _ dbs: SavedFunnelDatabases, _ work: [(funnel: LoadedFunnel, touched: [UInt32])],
+        persons: PersonDatabases, log: EventLog, symbols: SymbolTable, absorbed: [UInt32], through: UInt64
     ) throws {
-        let steps = f.definition.steps.count
-        var delta = FunnelDelta(steps: steps)
         let scan = TimelineScan(env: log.env, log: log, dbs: persons, symbols: symbols, asOf: nil)
-        var state = FunnelScanState(f.compiled)
-        var row: [UInt8] = []
-        var key = FunnelKeys.person(f.id, 0)
+        // With several funnels: every person any of them needs, once, in number order, with their timeline's
+        // bytes. With one (and for a definition over the whole store), each timeline is read as it comes.
+        let everyone = work.count > 1 ? PersonChanges.uniqueSorted(work.flatMap(\.touched)) : []
+        var timelines: [UInt8] = []
+        var ends: [Int] = []
+        ends.reserveCapacity(everyone.count)
         var joined: [UInt8] = []
-        for number in absorbed {
-            FunnelKeys.setPerson(&key, number)
-            if let old = try key.withUnsafeBytes({ k in try txn.withValue(dbs.state, key: k) { Array($0) } }) {
-                delta.add(old, sign: -1)
-                _ = try key.withUnsafeBytes { k in try txn.delete(dbs.state, key: k) }
+        for number in everyone {
+            _ = try TimelineChunks.withTimeline(txn, persons.timelines, person: number, scratch: &joined) {
+                timelines.append(contentsOf: $0)
             }
+            ends.append(timelines.count)
         }
-        for number in touched {
-            // The new best attempt, from the timeline as this transaction left it.
-            let evaluated = try TimelineChunks.withTimeline(txn, persons.timelines, person: number, scratch: &joined) {
-                bytes -> Bool in
-                let t = Timeline(bytes)
-                guard try state.collectHits(t, txn, scan: scan) else { return false }
-                state.hits.withUnsafeBufferPointer { state.evaluator.evaluate($0, into: &state.outcome) }
-                return state.outcome.reached > 0
-            } ?? false
-            row.removeAll(keepingCapacity: true)
-            if evaluated { FunnelRow.encode(state.outcome, into: &row) }
-            FunnelKeys.setPerson(&key, number)
-            let old = try key.withUnsafeBytes { k in try txn.withValue(dbs.state, key: k) { Array($0) } }
-            if (old ?? []) == row { continue }
-            if let old { delta.add(old, sign: -1) }
-            if row.isEmpty {
-                _ = try key.withUnsafeBytes { k in try txn.delete(dbs.state, key: k) }
-            } else {
-                delta.add(row, sign: 1)
-                try key.withUnsafeBytes { k in try row.withUnsafeBytes { v in try txn.put(dbs.state, key: k, value: v) } }
+        for w in work {
+            var delta = FunnelDelta(steps: w.funnel.definition.steps.count)
+            var state = FunnelScanState(w.funnel.compiled)
+            var row: [UInt8] = []
+            var key = FunnelKeys.person(w.funnel.id, 0)
+            try txn.withCursor(dbs.state) { c in
+                for number in absorbed {
+                    FunnelKeys.setPerson(&key, number)
+                    try key.withUnsafeBytes { k in
+                        if let e = try c.seek(k), e.key.elementsEqual(k) {
+                            delta.add(e.value, sign: -1)
+                            try c.deleteCurrent()
+                        }
+                    }
+                }
+                var u = 0
+                for number in w.touched {
+                    // The new best attempt, from the timeline as this transaction left it.
+                    func evaluate(_ bytes: UnsafeRawBufferPointer, _ state: inout FunnelScanState) throws -> Bool {
+                        guard try state.collectHits(Timeline(bytes), txn, scan: scan) else { return false }
+                        state.hits.withUnsafeBufferPointer { state.evaluator.evaluate($0, into: &state.outcome) }
+                        return state.outcome.reached > 0
+                    }
+                    let evaluated: Bool
+                    if everyone.isEmpty {
+                        evaluated = try TimelineChunks.withTimeline(txn, persons.timelines, person: number, scratch: &joined) {
+                            try evaluate($0, &state)
+                        } ?? false
+                    } else {
+                        while everyone[u] < number { u += 1 }
+                        let (start, end) = (u == 0 ? 0 : ends[u - 1], ends[u])
+                        evaluated = try start == end ? false : timelines.withUnsafeBytes {
+                            try evaluate(UnsafeRawBufferPointer(rebasing: $0[start..<end]), &state)
+                        }
+                    }
+                    row.removeAll(keepingCapacity: true)
+                    if evaluated { FunnelRow.encode(state.outcome, into: &row) }
+                    FunnelKeys.setPerson(&key, number)
+                    try key.withUnsafeBytes { k in
+                        // Compared in place: most re-evaluations leave the row as it was.
+                        var had = false
+                        if let e = try c.seek(k), e.key.elementsEqual(k) {
+                            if e.value.elementsEqual(row) { return }
+                            had = true
+                            delta.add(e.value, sign: -1)
+                        }
+                        if row.isEmpty {
+                            if had { try c.deleteCurrent() }
+                        } else {
+                            delta.add(row, sign: 1)
+                            try row.withUnsafeBytes { v in try c.put(key: k, value: v, flags: had ? .current : []) }
+                        }
+                    }
+                }
             }
+            try delta.write(&txn, dbs, id: w.funnel.id)
+            try SavedFunnelStore.setCheckpoint(&txn, dbs, name: w.funnel.name, id: w.funnel.id, checkpoint: through)
         }
-        try delta.write(&txn, dbs, id: f.id)
-        try SavedFunnelStore.setCheckpoint(&txn, dbs, name: f.name, id: f.id, checkpoint: through)
     }
 }
 
@@ -304,6 +340,7 @@ struct FunnelDelta {
         }
         // Each level in key order: shifting the value keeps (step, kind, value) order, so equal buckets are adjacent.
         var key = FunnelKeys.duration(id, tag: 0, step: 0, kind: 0, value: 0)
+        try txn.withCursor(dbs.state) { c in
         for level in SavedFunnelDatabases.levels {
             var i = 0
             while i < merged.count {
@@ -321,21 +358,27 @@ struct FunnelDelta {
                 key[5] = UInt8(truncatingIfNeeded: group >> 2)
                 key[6] = UInt8(truncatingIfNeeded: (group >> 1) & 1)
                 withUnsafeBytes(of: bucket.bigEndian) { b in for j in 0..<8 { key[7 + j] = b[j] } }
-                try Self.bump(&txn, dbs, key, by: change)
+                try Self.bump(&c, key, by: change)
             }
+        }
         }
     }
 
-    /// Adds `change` to a counter, deleting it at zero.
-    static func bump(_ txn: inout WriteTransaction, _ dbs: SavedFunnelDatabases, _ key: [UInt8], by change: Int64) throws {
+    /// Adds `change` to a counter, deleting it at zero. Keys come in order, so the cursor mostly stays on its page.
+    static func bump(_ c: inout Cursor, _ key: [UInt8], by change: Int64) throws {
         try key.withUnsafeBytes { k in
-            let current = try txn.withValue(dbs.state, key: k) { Int64(littleEndian: $0.loadUnaligned(as: Int64.self)) } ?? 0
+            var current: Int64 = 0
+            var found = false
+            if let e = try c.seek(k), e.key.elementsEqual(k) {
+                current = Int64(littleEndian: e.value.loadUnaligned(as: Int64.self))
+                found = true
+            }
             let next = current + change
             if next <= 0 {
-                _ = try txn.delete(dbs.state, key: k)
+                if found { try c.deleteCurrent() }
             } else {
                 var v = next.littleEndian
-                try withUnsafeBytes(of: &v) { try txn.put(dbs.state, key: k, value: $0) }
+                try withUnsafeBytes(of: &v) { try c.put(key: k, value: $0, flags: found ? .current : []) }
             }
         }
     }

@@ -35,7 +35,7 @@ extension JourneyStore {
             }
             let checkpoint = try PersonProjections.checkpoint(txn, persons)
             try SavedFunnelProjection.update(
-                &txn, dbs, funnel, persons: persons, log: log, symbols: symbols, touched: everyone, absorbed: [],
+                &txn, dbs, [(funnel, everyone)], persons: persons, log: log, symbols: symbols, absorbed: [],
                 through: checkpoint)
             try SavedFunnelStore.bumpGeneration(&txn, dbs)
         }
