@@ -36,7 +36,7 @@ final class PersonProjections: AppendObserver {
                 let live = try log.env.read { txn in try PersonSets.livePrefix(txn, log: log) }
                 let (current, other) = live == PersonSets.primary ? (p, a) : (a, p)
                 try Self.discardUnfinishedRebuild(other, log: log)
-                try Self.prepare(current, log: log)
+                try Self.prepare(current, other: other, log: log)
             }
         } catch {
             failure = error
@@ -106,8 +106,11 @@ final class PersonProjections: AppendObserver {
         try TimelineProjection(dbs: dbs).write(&txn, &batch, through: to)
     }
 
-    /// Checks versions (rebuilding from scratch if the code's differ from the stored ones) and catches up.
-    static func prepare(_ dbs: PersonDatabases, log: EventLog) throws {
+    /// Checks versions and catches up. When the stored state was written by another version of the code (or its two
+    /// projections disagree, or there is none over a non-empty log), it is rebuilt from scratch into `other` (empty:
+    /// an unfinished rebuild was discarded just before) and switched to in one commit, as `journey rebuild` does: a
+    /// process reading meanwhile sees the old set (refused when its version is not the code's), never a half-built one.
+    static func prepare(_ dbs: PersonDatabases, other: PersonDatabases, log: EventLog) throws {
         let (identity, timeline, lastPosition) = try log.env.read { txn in
             (
                 try ProjectionMeta.read(txn, dbs.meta, name: IdentityProjection.name),
@@ -117,20 +120,32 @@ final class PersonProjections: AppendObserver {
         }
         var reason: String? = nil
         if let identity, identity.version != IdentityProjection.version {
-            reason = "identity projection version \(identity.version) → \(IdentityProjection.version)"
+            reason = "rebuilding the person projections (identity projection version \(identity.version) → \(IdentityProjection.version))"
         } else if let timeline, timeline.version != TimelineProjection.version {
-            reason = "timeline projection version \(timeline.version) → \(TimelineProjection.version)"
+            reason = "rebuilding the person projections (timeline projection version \(timeline.version) → \(TimelineProjection.version))"
         } else if (identity == nil) != (timeline == nil) || identity?.checkpoint != timeline?.checkpoint {
-            reason = "identity and timeline projections are at different positions"
-        }
-        if let reason {
-            FileHandle.standardError.write(Data("journey: rebuilding the person projections (\(reason))\n".utf8))
-            try log.env.write { txn in try dbs.clearAll(&txn) }
+            reason = "rebuilding the person projections (identity and timeline projections are at different positions)"
         } else if identity == nil && lastPosition > 0 {
-            FileHandle.standardError.write(
-                Data("journey: building the person projections over \(lastPosition) events\n".utf8))
+            reason = "building the person projections over \(lastPosition) events"
         }
-        try catchUp(dbs, log: log, through: lastPosition)
+        guard let reason else {
+            try catchUp(dbs, log: log, through: lastPosition)
+            return
+        }
+        FileHandle.standardError.write(Data("journey: \(reason)\n".utf8))
+        try rebuild(into: other, log: log, through: lastPosition)
+        try log.env.write { txn in
+            // This process holds the writer lock and its writer has not started: nothing was appended meanwhile,
+            // but a gap would be applied here rather than switched to unapplied.
+            let from = try checkpoint(txn, other) + 1
+            let last = try log.lastPosition(txn)
+            if from <= last {
+                var batch = IdentityBatch(expectedEvents: Int(min(last - from + 1, chunk)))
+                try apply(&txn, other, log: log, from: from, to: last, batch: &batch)
+            }
+            try PersonSets.setLive(&txn, log: log, prefix: other.prefix)
+        }
+        try log.env.write { txn in try dbs.clearAll(&txn) }
     }
 
     /// Applies the log from the checkpoint through `through`, one transaction per chunk.
