@@ -140,7 +140,9 @@ public final class JourneyStore: Sendable {
         var encoder = takeEncoder()
         defer { returnEncoder(encoder) }
         let now = Self.nowMillis()
-        var batch = AppendBatch(receivedTime: now)
+        var batch = AppendBatch(receivedTime: now, expectedMessages: messages.count)
+        // A record is smaller than its JSON: the JSON's size bounds the buffer, so it is allocated once.
+        batch.records.reserveCapacity(messages.reduce(0) { $0 + $1.count })
         for (i, m) in messages.enumerated() {
             m.withUnsafeBytes { encodeOne($0, into: &batch, encoder: &encoder, now: now, source: source, line: firstLine + i) }
         }
