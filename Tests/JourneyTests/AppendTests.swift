@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import Journey
+import LMDB
 
 // Appending: idempotency by messageId, rejected messages kept for fixing, gapless positions under concurrency,
 // the golden data set, opening rules, typed messages.
@@ -109,6 +110,65 @@ private func track(_ id: String, user: String = "u1", event: String = "E", extra
             #expect(try reader.status().events == 3)
             let refused = #expect(throws: (any Error).self) { try appendSync(reader, [track("d")]) }
             #expect("\(refused.map { "\($0)" } ?? "")".contains("read-only"))
+        }
+    }
+
+    @Test("the newest messageIds wait in memory, are read back from the log after a reopen, and reach the index in one flush")
+    func pendingMessageIdsSurviveReopeningAndFlush() throws {
+        try withTemporaryDirectory { dir in
+            let path = dir + "/store"
+            func indexed(_ store: JourneyStore) throws -> (entries: Int, through: UInt64?) {
+                try store.env.read { txn in (try txn.statistics(store.log.messageIds).entries, try store.log.dedupThrough(txn)) }
+            }
+            let small = (0..<1_000).map { track("s\($0)") }
+            do {
+                let store = try JourneyStore(path: path)
+                #expect(try appendSync(store, Array(small[..<500])) == (1...500).map { .appended(UInt64($0)) })
+                #expect(try appendSync(store, Array(small[500...])) == (501...1_000).map { .appended(UInt64($0)) })
+                // Below the threshold nothing was written to the index, yet repeats are found (in memory).
+                #expect(try indexed(store).entries == 0 && indexed(store).through == 0)
+                #expect(try appendSync(store, [track("s7"), track("s999")]) == [.duplicate(8), .duplicate(1_000)])
+                store.close()
+            }
+            do {
+                // Reopened (as after kill -9: nothing was flushed at close): read back from the log.
+                let store = try JourneyStore(path: path)
+                #expect(try appendSync(store, [track("s0"), track("new-1"), track("s500")]) == [.duplicate(1), .appended(1_001), .duplicate(501)])
+                // Past the threshold one commit writes every waiting entry and moves the checkpoint.
+                let many = (0..<PendingMessageIds.flushThreshold).map { track("m\($0)") }
+                let outcomes = try appendSync(store, many)
+                #expect(outcomes.first == .appended(1_002) && outcomes.last == .appended(UInt64(1_001 + many.count)))
+                let after = try indexed(store)
+                #expect(after.entries == 1_001 + many.count && after.through == UInt64(1_001 + many.count))
+                #expect(try appendSync(store, [track("s3"), track("m5"), track("new-1")]) == [.duplicate(4), .duplicate(1_007), .duplicate(1_001)])
+                store.close()
+            }
+        }
+    }
+
+    @Test("a format-1 store (every messageId indexed, no checkpoint) is marked format 2 by a writer and keeps deduplicating")
+    func formatOneStoreIsUpgraded() throws {
+        try withTemporaryDirectory { dir in
+            let path = dir + "/store"
+            do {
+                let store = try JourneyStore(path: path)
+                _ = try appendSync(store, (0..<PendingMessageIds.flushThreshold).map { track("x\($0)") })
+                // Made to look like a store written before the checkpoint existed.
+                try store.env.write { txn in
+                    var one: UInt32 = 1
+                    try Array("format".utf8).withUnsafeBytes { k in try withUnsafeBytes(of: &one) { try txn.put(store.log.meta, key: k, value: $0) } }
+                    _ = try Array("dedup.through".utf8).withUnsafeBytes { try txn.delete(store.log.meta, key: $0) }
+                }
+                store.close()
+            }
+            let store = try JourneyStore(path: path)
+            defer { store.close() }
+            let format = try store.env.read { txn in
+                try Array("format".utf8).withUnsafeBytes { k in try txn.withValue(store.log.meta, key: k) { $0.loadUnaligned(as: UInt32.self) } }
+            }
+            #expect(format == 2)
+            #expect(try store.env.read { txn in try store.log.dedupThrough(txn) } == UInt64(PendingMessageIds.flushThreshold))
+            #expect(try appendSync(store, [track("x0"), track("x65535"), track("y")]) == [.duplicate(1), .duplicate(65_536), .appended(65_537)])
         }
     }
 

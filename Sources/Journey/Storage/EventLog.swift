@@ -4,7 +4,7 @@ internal import LMDB
 /// write transaction, so commit order is position order and the log has no gaps (lmdb.md).
 struct EventLog: Sendable {
     /// Format of the store; a store written by a newer format is refused, not misread.
-    static let formatVersion: UInt32 = 1
+    static let formatVersion: UInt32 = 2
 
     let env: Environment
     /// position (native UInt64) → record.
@@ -52,7 +52,10 @@ struct EventLog: Sendable {
                 throw StoreError(
                     "the store at \(path) has format \(stored), newer than this journey understands (\(Self.formatVersion)); upgrade journey")
             }
-            return
+            // Format 2 may leave the newest messageIds out of `message_ids` (`PendingMessageIds`), which format-1
+            // code would not know to look for: a store a writer opens is marked 2, so older code refuses it. A
+            // format-1 store has every messageId indexed, so the index's checkpoint starts at its last position.
+            if stored == Self.formatVersion || !writable { return }
         }
         guard writable else { return }
         try env.write { txn in
@@ -60,6 +63,7 @@ struct EventLog: Sendable {
             try key.withUnsafeBytes { k in
                 try withUnsafeBytes(of: &v) { try txn.put(meta, key: k, value: $0) }
             }
+            if try dedupThrough(txn) == nil { try setDedupThrough(&txn, try lastPosition(txn)) }
         }
     }
 
@@ -135,6 +139,25 @@ struct EventLog: Sendable {
                 }
                 return nil
             }
+        }
+    }
+
+    private static let dedupThroughKey: StaticString = "dedup.through"
+
+    /// The last position whose messageId is in `message_ids` (later ones are in the writer's `PendingMessageIds`);
+    /// nil on a format-1 store, which indexed every message as it was appended.
+    func dedupThrough<T: TransactionReading & ~Copyable>(_ txn: borrowing T) throws -> UInt64? {
+        let k = Self.dedupThroughKey
+        return try txn.withValue(meta, key: UnsafeRawBufferPointer(start: k.utf8Start, count: k.utf8CodeUnitCount)) {
+            $0.count == 8 ? UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) : nil
+        } ?? nil
+    }
+
+    func setDedupThrough(_ txn: inout WriteTransaction, _ position: UInt64) throws {
+        let k = Self.dedupThroughKey
+        var v = position.littleEndian
+        try withUnsafeBytes(of: &v) {
+            try txn.put(meta, key: UnsafeRawBufferPointer(start: k.utf8Start, count: k.utf8CodeUnitCount), value: $0)
         }
     }
 

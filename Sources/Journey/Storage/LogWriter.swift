@@ -35,6 +35,9 @@ final class LogWriter: @unchecked Sendable {
     private var closed = false
     private var finished = false
     private var thread: Thread?
+    /// The messageIds of the newest positions, not yet in `message_ids` (writer thread only).
+    private var pending = PendingMessageIds()
+    private var pendingLoaded = false
 
     init(log: EventLog, symbols: SymbolTable, observers: [any AppendObserver]) {
         self.log = log
@@ -107,7 +110,11 @@ final class LogWriter: @unchecked Sendable {
     /// Writes the batches in one transaction; returns each batch's outcomes per message.
     private func commit(_ batches: [AppendBatch]) throws -> [[AppendOutcome]] {
         let (symbolsFrom, newSymbols) = symbols.unpersisted()
-        let result = try log.env.write { txn -> [[AppendOutcome]] in
+        if !pendingLoaded {
+            pending = try log.env.read { txn in try PendingMessageIds.load(txn, log: log) }
+            pendingLoaded = true
+        }
+        let (result, fresh, flushed) = try log.env.write { txn -> ([[AppendOutcome]], [HashedPosition], Bool) in
             // Symbols first: every id a record here names is stored in this same transaction.
             var id = UInt64(symbolsFrom)
             for name in newSymbols {
@@ -168,6 +175,13 @@ final class LogWriter: @unchecked Sendable {
                     }
                     if let repeatOf {
                         verdict[order] = -Int64(repeatOf) - 1
+                    } else if let recent = try self.pending.find(sorted[k].hash, matches: { position in
+                        try txn.withValue(log.events, key: position) { rec in
+                            guard let stored = RecordView(rec)?.messageId else { return false }
+                            return try messageId(order) { $0.elementsEqual(stored) }
+                        } ?? false
+                    }) {
+                        verdict[order] = Int64(recent)
                     } else if let existing = try log.findDuplicate(
                         txn, cursor: &dedupCursor, hash: sorted[k].hash,
                         matches: { stored in try messageId(order) { $0.elementsEqual(stored) } })
@@ -226,6 +240,8 @@ final class LogWriter: @unchecked Sendable {
             // list of duplicates rather than in `verdict`/`positions` at random (cache misses in hash order).
             var duplicates: [Int32] = []
             for (order, v) in verdict.enumerated() where v != 0 { duplicates.append(Int32(order)) }
+            var fresh: [HashedPosition] = []
+            fresh.reserveCapacity(sorted.count - duplicates.count)
             for entry in sorted {
                 var lo = 0
                 var hi = duplicates.count
@@ -234,8 +250,27 @@ final class LogWriter: @unchecked Sendable {
                     if duplicates[mid] < entry.order { lo = mid + 1 } else { hi = mid }
                 }
                 if lo < duplicates.count && duplicates[lo] == entry.order { continue }
-                let position = firstPosition + UInt64(Int(entry.order) - lo)
-                try log.indexMessageId(cursor: &dedupCursor, hash: entry.hash, position: position)
+                fresh.append(HashedPosition(hash: entry.hash, position: firstPosition + UInt64(Int(entry.order) - lo)))
+            }
+            // Into `message_ids` only once enough have gathered (`PendingMessageIds`): then the waiting ones and these,
+            // merged in hash order, and the index's checkpoint moves to this transaction's last position.
+            let flush = self.pending.count + fresh.count >= PendingMessageIds.flushThreshold
+            if flush {
+                let waiting = self.pending.sorted()
+                var i = 0
+                var j = 0
+                while i < waiting.count || j < fresh.count {
+                    let e: HashedPosition
+                    if j >= fresh.count || (i < waiting.count && waiting[i].hash <= fresh[j].hash) {
+                        e = waiting[i]
+                        i += 1
+                    } else {
+                        e = fresh[j]
+                        j += 1
+                    }
+                    try log.indexMessageId(cursor: &dedupCursor, hash: e.hash, position: e.position)
+                }
+                try log.setDedupThrough(&txn, next - 1)
             }
             _ = consume dedupCursor
             try storeRejects(&txn, batches)
@@ -243,8 +278,11 @@ final class LogWriter: @unchecked Sendable {
             if next > firstPosition {
                 for o in observers { try o.apply(&txn, log: log, first: firstPosition, last: next - 1) }
             }
-            return zip(batches, results).map { $0.outcomes(records: $1) }
+            return (zip(batches, results).map { $0.outcomes(records: $1) }, flush ? [] : fresh, flush)
         }
+        // Only after the commit: a transaction run again (the map grew) or aborted leaves the writer's state as it was.
+        if flushed { self.pending.removeAll() }
+        for e in fresh { self.pending.add(e) }
         symbols.markPersisted(through: symbolsFrom - 1 + newSymbols.count)
         return result
     }
