@@ -254,7 +254,8 @@ final class LogWriter: @unchecked Sendable {
             }
             // Into `message_ids` only once enough have gathered (`PendingMessageIds`): then the waiting ones and these,
             // merged in hash order, and the index's checkpoint moves to this transaction's last position.
-            let flush = self.pending.count + fresh.count >= PendingMessageIds.flushThreshold
+            let flush = fresh.count >= PendingMessageIds.directThreshold
+                || self.pending.count + fresh.count >= PendingMessageIds.flushThreshold
             if flush {
                 let waiting = self.pending.sorted()
                 var i = 0
