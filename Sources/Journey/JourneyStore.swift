@@ -55,8 +55,9 @@ public final class JourneyStore: Sendable {
     /// - Parameters:
     ///   - mapSize: initial map size; the map doubles whenever it fills.
     ///   - bulkWrites: for a process that mostly imports large batches: writes go straight through the memory map
-    ///     (`MDB_WRITEMAP`), about 25% less CPU per imported event, but each durable commit then syncs the whole map,
-    ///     so many small durable appends get slower. `journey import` sets it; services should not.
+    ///     (`MDB_WRITEMAP`, without readahead), about 25% less CPU per imported event, but each durable commit then
+    ///     syncs the whole map, so durable appends get slower (measured: batched appends of 10,000 ran at 258k–299k
+    ///     events/s with it, 382k–422k without). `journey import` sets it; services should not.
     public init(path: String, mode: Mode = .readWrite, mapSize: Int = 1 << 30, bulkWrites: Bool = false) throws {
         self.path = path
         let writable = mode == .readWrite
