@@ -133,18 +133,7 @@ final class PersonProjections: AppendObserver {
             return
         }
         FileHandle.standardError.write(Data("journey: \(reason)\n".utf8))
-        try rebuild(into: other, log: log, through: lastPosition)
-        try log.env.write { txn in
-            // This process holds the writer lock and its writer has not started: nothing was appended meanwhile,
-            // but a gap would be applied here rather than switched to unapplied.
-            let from = try checkpoint(txn, other) + 1
-            let last = try log.lastPosition(txn)
-            if from <= last {
-                var batch = IdentityBatch(expectedEvents: Int(min(last - from + 1, chunk)))
-                try apply(&txn, other, log: log, from: from, to: last, batch: &batch)
-            }
-            try PersonSets.setLive(&txn, log: log, prefix: other.prefix)
-        }
+        _ = try rebuild(into: other, replacing: dbs.prefix, log: log)
         try log.env.write { txn in try dbs.clearAll(&txn) }
     }
 
@@ -171,6 +160,42 @@ final class PersonProjections: AppendObserver {
     /// Log positions resolved in memory at once by a rebuild from nothing (`PersonBulkRebuild`): the whole of a
     /// 10M-event store, in about 2 GB of memory; a longer log continues in chunks.
     static let rebuildSpan: UInt64 = 1 << 24
+
+    /// Builds the projections into `copy` (the set that is not live) up to the end of the log, catches it up with
+    /// what was appended meanwhile, then applies the last appends and makes it live in one write transaction, so
+    /// readers and the writer switch at one commit and no event is lost. Returns the checkpoint and how many events
+    /// the switch applied. The old set is the caller's to clear. `journey rebuild` and a version change at open.
+    static func rebuild(
+        into copy: PersonDatabases, replacing live: String, log: EventLog, chunk: UInt64 = chunk,
+        span: UInt64 = rebuildSpan, progress: ((_ done: UInt64, _ total: UInt64) -> Void)? = nil
+    ) throws -> (checkpoint: UInt64, applied: UInt64) {
+        let target = try log.env.read { txn in try log.lastPosition(txn) }
+        try rebuild(into: copy, log: log, through: target, chunk: chunk, span: span) { progress?($0, target) }
+        // Catch up with what was appended meanwhile outside the switch, so the switch itself stays short.
+        while true {
+            let (at, end) = try log.env.read { txn in (try checkpoint(txn, copy), try log.lastPosition(txn)) }
+            if end <= at || end - at <= 65_536 { break }
+            try catchUp(copy, log: log, through: end, chunk: chunk) { progress?($0, end) }
+        }
+        return try log.env.write { txn -> (UInt64, UInt64) in
+            guard try PersonSets.livePrefix(txn, log: log) == live else {
+                throw StoreError("rebuild: the live projections changed while rebuilding; run it again")
+            }
+            let from = try checkpoint(txn, copy) + 1
+            let last = try log.lastPosition(txn)
+            if from <= last {
+                var batch = IdentityBatch(expectedEvents: Int(min(last - from + 1, chunk)))
+                var next = from
+                while next <= last {
+                    let to = min(last, next + chunk - 1)
+                    try apply(&txn, copy, log: log, from: next, to: to, batch: &batch)
+                    next = to + 1
+                }
+            }
+            try PersonSets.setLive(&txn, log: log, prefix: copy.prefix)
+            return (last, last >= from ? last - from + 1 : 0)
+        }
+    }
 
     /// Builds the projections from position 1 through `through` into `dbs` (a scratch copy), from nothing: the
     /// first `span` positions in memory, the rest in chunks.

@@ -57,34 +57,8 @@ extension JourneyStore {
         else { throw StoreError("cannot open the person databases of the store at \(path)") }
 
         let start = DispatchTime.now().uptimeNanoseconds
-        let target = try lastPosition()
-        try PersonProjections.rebuild(into: copy, log: log, through: target, chunk: chunk, span: span) {
-            progress?($0, target)
-        }
-        // Catch up with what was appended meanwhile outside the switch, so the switch itself stays short.
-        while true {
-            let (at, end) = try env.read { txn in (try PersonProjections.checkpoint(txn, copy), try log.lastPosition(txn)) }
-            if end <= at || end - at <= 65_536 { break }
-            try PersonProjections.catchUp(copy, log: log, through: end, chunk: chunk) { progress?($0, end) }
-        }
-        let (checkpoint, applied) = try env.write { txn -> (UInt64, UInt64) in
-            guard try PersonSets.livePrefix(txn, log: log) == live else {
-                throw StoreError("rebuild: the live projections changed while rebuilding; run it again")
-            }
-            let from = try PersonProjections.checkpoint(txn, copy) + 1
-            let last = try log.lastPosition(txn)
-            if from <= last {
-                var batch = IdentityBatch(expectedEvents: Int(min(last - from + 1, chunk)))
-                var next = from
-                while next <= last {
-                    let to = min(last, next + chunk - 1)
-                    try PersonProjections.apply(&txn, copy, log: log, from: next, to: to, batch: &batch)
-                    next = to + 1
-                }
-            }
-            try PersonSets.setLive(&txn, log: log, prefix: copy.prefix)
-            return (last, last >= from ? last - from + 1 : 0)
-        }
+        let (checkpoint, applied) = try PersonProjections.rebuild(
+            into: copy, replacing: live, log: log, chunk: chunk, span: span, progress: progress)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         try env.write { txn in try old.clearAll(&txn) }
         let digests = try env.read { txn in try StateDigest.digests(txn, copy) }

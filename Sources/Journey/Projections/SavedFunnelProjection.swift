@@ -341,26 +341,26 @@ struct FunnelDelta {
         // Each level in key order: shifting the value keeps (step, kind, value) order, so equal buckets are adjacent.
         var key = FunnelKeys.duration(id, tag: 0, step: 0, kind: 0, value: 0)
         try txn.withCursor(dbs.state) { c in
-        for level in SavedFunnelDatabases.levels {
-            var i = 0
-            while i < merged.count {
-                let group = merged[i].key >> Self.valueBits
-                let bucket = (merged[i].key & Self.valueMask) >> level.shift
-                var change: Int64 = 0
-                while i < merged.count && merged[i].key >> Self.valueBits == group
-                    && (merged[i].key & Self.valueMask) >> level.shift == bucket
-                {
-                    change += merged[i].change
-                    i += 1
+            for level in SavedFunnelDatabases.levels {
+                var i = 0
+                while i < merged.count {
+                    let group = merged[i].key >> Self.valueBits
+                    let bucket = (merged[i].key & Self.valueMask) >> level.shift
+                    var change: Int64 = 0
+                    while i < merged.count && merged[i].key >> Self.valueBits == group
+                        && (merged[i].key & Self.valueMask) >> level.shift == bucket
+                    {
+                        change += merged[i].change
+                        i += 1
+                    }
+                    guard change != 0 else { continue }
+                    key[4] = level.tag
+                    key[5] = UInt8(truncatingIfNeeded: group >> 2)
+                    key[6] = UInt8(truncatingIfNeeded: (group >> 1) & 1)
+                    withUnsafeBytes(of: bucket.bigEndian) { b in for j in 0..<8 { key[7 + j] = b[j] } }
+                    try Self.bump(&c, key, by: change)
                 }
-                guard change != 0 else { continue }
-                key[4] = level.tag
-                key[5] = UInt8(truncatingIfNeeded: group >> 2)
-                key[6] = UInt8(truncatingIfNeeded: (group >> 1) & 1)
-                withUnsafeBytes(of: bucket.bigEndian) { b in for j in 0..<8 { key[7 + j] = b[j] } }
-                try Self.bump(&c, key, by: change)
             }
-        }
         }
     }
 

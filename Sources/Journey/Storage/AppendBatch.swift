@@ -26,12 +26,12 @@ struct AppendBatch: Sendable {
     var records: [UInt8] = []
     /// End offset of each record in `records`.
     var ends: [Int] = []
-    var hashes: [UInt64] = []
     /// Event-name symbol of each record (for the per-name counts, without reading the records again).
     var names: [UInt32] = []
-    /// The records in messageId-hash order, as the writer walks the dedup index; sorted by `seal()` on the
-    /// encoding thread so the writer does not have to.
-    var byHash: [HashedRecord] = []
+    /// Each record's messageId hash and index; in hash order (as the writer walks the dedup index) once `seal()`
+    /// sorted it on the encoding thread, so the writer does not have to.
+    private(set) var byHash: [HashedRecord] = []
+    private var sealed = true
     /// For each message, in order: index into the records, or −1 − index into `rejects`.
     var slots: [Int] = []
     var rejects: [RejectedMessage] = []
@@ -42,7 +42,7 @@ struct AppendBatch: Sendable {
         // Sized up front: a 64k-message batch grown by doubling copies its 10 MB of records several times.
         records.reserveCapacity(expectedMessages * 128)
         ends.reserveCapacity(expectedMessages)
-        hashes.reserveCapacity(expectedMessages)
+        byHash.reserveCapacity(expectedMessages)
         names.reserveCapacity(expectedMessages)
         slots.reserveCapacity(expectedMessages)
     }
@@ -52,9 +52,9 @@ struct AppendBatch: Sendable {
         self.receivedTime = receivedTime
         records.removeAll(keepingCapacity: true)
         ends.removeAll(keepingCapacity: true)
-        hashes.removeAll(keepingCapacity: true)
         names.removeAll(keepingCapacity: true)
         byHash.removeAll(keepingCapacity: true)
+        sealed = true
         slots.removeAll(keepingCapacity: true)
         rejects.removeAll(keepingCapacity: true)
         rejections.removeAll(keepingCapacity: true)
@@ -68,15 +68,16 @@ struct AppendBatch: Sendable {
         slots.append(ends.count)
         records.append(contentsOf: record)
         ends.append(records.count)
-        hashes.append(hash)
+        byHash.append(HashedRecord(hash: hash, order: Int32(truncatingIfNeeded: ends.count - 1)))
+        sealed = false
         names.append(record.withUnsafeBytes { RecordView($0)?.eventName ?? 0 })
     }
 
     /// Sorts `byHash` (done once, before the batch is handed to the writer).
     mutating func seal() {
-        guard byHash.count != hashes.count else { return }
-        byHash = hashes.enumerated().map { HashedRecord(hash: $1, order: Int32(truncatingIfNeeded: $0)) }
+        guard !sealed else { return }
         HashedRecord.sort(&byHash)
+        sealed = true
     }
 
     mutating func add(rejected: RejectedMessage, because rejection: Rejection) {

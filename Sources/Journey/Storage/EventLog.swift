@@ -131,10 +131,7 @@ struct EventLog: Sendable {
                     let value = e.value.loadUnaligned(as: UInt64.self)
                     guard value >> Self.positionBits == wantedPrefix else { return nil }
                     let position = value & Self.positionMask
-                    let same = try txn.withValue(events, key: position) { rec in
-                        try RecordView(rec)?.messageId.map { try matches($0) } ?? false
-                    }
-                    if same == true { return position }
+                    if try storedMessageId(txn, at: position, matches: matches) { return position }
                     entry = try c.nextDuplicate()
                 }
                 return nil
@@ -159,6 +156,15 @@ struct EventLog: Sendable {
         try withUnsafeBytes(of: &v) {
             try txn.put(meta, key: UnsafeRawBufferPointer(start: k.utf8Start, count: k.utf8CodeUnitCount), value: $0)
         }
+    }
+
+    /// Whether the messageId of the record at `position` `matches` (false when there is none): how a hash match is
+    /// confirmed, whether the hash came from `message_ids` or from the writer's `PendingMessageIds`.
+    func storedMessageId<T: TransactionReading & ~Copyable>(
+        _ txn: borrowing T, at position: UInt64, matches: (UnsafeRawBufferPointer) throws -> Bool
+    ) throws -> Bool {
+        try txn.withValue(events, key: position) { rec in try RecordView(rec)?.messageId.map { try matches($0) } ?? false }
+            ?? false
     }
 
     /// Adds messageId hash → position to the dedup index.

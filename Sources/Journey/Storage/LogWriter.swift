@@ -176,10 +176,7 @@ final class LogWriter: @unchecked Sendable {
                     if let repeatOf {
                         verdict[order] = -Int64(repeatOf) - 1
                     } else if let recent = try self.pending.find(sorted[k].hash, matches: { position in
-                        try txn.withValue(log.events, key: position) { rec in
-                            guard let stored = RecordView(rec)?.messageId else { return false }
-                            return try messageId(order) { $0.elementsEqual(stored) }
-                        } ?? false
+                        try log.storedMessageId(txn, at: position) { stored in try messageId(order) { $0.elementsEqual(stored) } }
                     }) {
                         verdict[order] = Int64(recent)
                     } else if let existing = try log.findDuplicate(
