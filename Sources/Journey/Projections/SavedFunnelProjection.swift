@@ -175,7 +175,7 @@ final class SavedFunnelProjection: AppendObserver {
                     // The new best attempt, from the timeline as this transaction left it.
                     func evaluate(_ bytes: UnsafeRawBufferPointer, _ state: inout FunnelScanState) throws -> Bool {
                         guard try state.collectHits(Timeline(bytes), txn, scan: scan) else { return false }
-                        state.hits.withUnsafeBufferPointer { state.evaluator.evaluate($0, into: &state.outcome) }
+                        state.evaluateHits()
                         return state.outcome.reached > 0
                     }
                     let evaluated: Bool

@@ -92,7 +92,8 @@ extension JourneyStore {
 }
 
 /// A definition resolved against the store's symbols: per event-name id, the steps and exclusions it may match.
-struct CompiledFunnel: Sendable {
+/// A class: scan states copy it per partition and read it per person, so one reference instead of ten arrays.
+final class CompiledFunnel: Sendable {
     let definition: FunnelDefinition
     let options: FunnelOptions
     let evaluator: FunnelEvaluator
@@ -102,6 +103,8 @@ struct CompiledFunnel: Sendable {
     /// Steps / exclusions with property filters (checked on the record).
     let filteredSteps: UInt32
     let filteredExclusions: UInt32
+    /// Most hits one event can give: every step and exclusion it matches, plus strict mode's "unmatched".
+    let hitsPerEvent: Int
     let stepFilters: [[CompiledFilter]]
     let exclusionFilters: [[CompiledFilter]]
     let breakdownPath: ResolvedPath?
@@ -125,6 +128,7 @@ struct CompiledFunnel: Sendable {
         stepMask = masks(d.steps.map(\.events))
         exclusionMask = masks(d.exclusions.map(\.events))
         unknownEvents = unknown
+        hitsPerEvent = d.steps.count + d.exclusions.count + 1
         var fs: UInt32 = 0
         for (k, s) in d.steps.enumerated() where !s.filters.isEmpty { fs |= 1 << UInt32(k) }
         var fx: UInt32 = 0
@@ -202,12 +206,38 @@ struct StepAccumulator {
     }
 }
 
+/// Hit scratch of one scan state (used by one thread at a time): grown, never shrunk, written through a pointer so
+/// that filling it costs no per-hit uniqueness check or retain.
+final class HitBuffer {
+    private(set) var base: UnsafeMutablePointer<FunnelHit>
+    private var capacity: Int
+
+    init() {
+        capacity = 256
+        base = .allocate(capacity: 256)
+    }
+
+    /// Room for `n` hits (contents not kept).
+    @inline(__always) func reserve(_ n: Int) -> UnsafeMutableBufferPointer<FunnelHit> {
+        if n > capacity {
+            base.deallocate()
+            capacity = Swift.max(n, 2 &* capacity)
+            base = .allocate(capacity: capacity)
+        }
+        return UnsafeMutableBufferPointer(start: base, count: capacity)
+    }
+
+    deinit { base.deallocate() }
+}
+
 /// One partition's scan state: the evaluator's scratch, the hits buffer, and what is being counted.
 struct FunnelScanState {
     let compiled: CompiledFunnel
     var evaluator: FunnelEvaluator
     var outcome = FunnelOutcome()
-    var hits: [FunnelHit] = []
+    /// Scratch for one timeline's hits; the first `hitCount` are meaningful.
+    let hits = HitBuffer()
+    var hitCount = 0
     var total: StepAccumulator
     var groups: [BreakdownKey: StepAccumulator] = [:]
     var excluded = 0
@@ -223,57 +253,80 @@ struct FunnelScanState {
     }
 
     /// Fills `hits` from a timeline; false when no step-1 event is in view (nothing to evaluate).
+    ///
+    /// The buffer is sized once per timeline and written through a pointer: no per-hit uniqueness checks.
     mutating func collectHits<T: TransactionReading & ~Copyable>(_ t: Timeline, _ txn: borrowing T, scan: TimelineScan) throws -> Bool {
-        var hits = self.hits
-        self.hits = []
-        defer { self.hits = hits }
-        hits.removeAll(keepingCapacity: true)
+        let out = hits.reserve(t.count &* compiled.hitsPerEvent)
+        let (n, hasStart) = try Self.fill(out, t, txn, scan: scan, compiled: compiled)
+        hitCount = n
+        return hasStart
+    }
+
+    /// Evaluates the collected hits into `outcome`.
+    mutating func evaluateHits() {
+        evaluator.evaluate(UnsafeBufferPointer(start: hits.base, count: hitCount), into: &outcome)
+    }
+
+    private static func fill<T: TransactionReading & ~Copyable>(
+        _ out: UnsafeMutableBufferPointer<FunnelHit>, _ t: Timeline, _ txn: borrowing T, scan: TimelineScan,
+        compiled: CompiledFunnel
+    ) throws -> (Int, Bool) {
         let strict = compiled.definition.mode == .strict
-        let filtered = compiled.filteredSteps | compiled.filteredExclusions != 0
+        let filteredSteps = compiled.filteredSteps
+        let filteredExclusions = compiled.filteredExclusions
+        let filtered = filteredSteps | filteredExclusions != 0
         var hasStart = false
         var sorted = true
         var lastTime = Int64.min
         var lastCode: UInt16 = 0
-        @inline(__always) func append(_ h: FunnelHit) {
-            if h.time == lastTime && h.code < lastCode { sorted = false }
-            lastTime = h.time
-            lastCode = h.code
-            hits.append(h)
+        var n = 0
+        @inline(__always) func append(_ time: Int64, _ code: UInt16, _ entry: Int) {
+            if time == lastTime && code < lastCode { sorted = false }
+            lastTime = time
+            lastCode = code
+            out[n] = FunnelHit(time: time, code: code, entry: Int32(truncatingIfNeeded: entry))
+            n &+= 1
         }
         try compiled.stepMask.withUnsafeBufferPointer { stepMask in
             try compiled.exclusionMask.withUnsafeBufferPointer { exclusionMask in
+                let names = stepMask.count
                 for i in 0..<t.count {
                     let name = Int(t.name(i))
-                    var m: UInt32 = name < stepMask.count ? stepMask[name] : 0
+                    var m: UInt32 = name < names ? stepMask[name] : 0
                     var x: UInt32 = name < exclusionMask.count ? exclusionMask[name] : 0
-                    if filtered && (m & compiled.filteredSteps) | (x & compiled.filteredExclusions) != 0 {
-                        (m, x) = try filter(m, x, position: t[i].position, txn, scan: scan)
+                    if filtered && (m & filteredSteps) | (x & filteredExclusions) != 0 {
+                        (m, x) = try filter(m, x, position: t[i].position, txn, scan: scan, compiled: compiled)
                     }
                     if m == 0 && x == 0 {
-                        if strict { append(FunnelHit(time: t.time(i), code: FunnelHit.unmatched, entry: Int32(i))) }
+                        if strict { append(t.time(i), FunnelHit.unmatched, i) }
                         continue
                     }
                     let time = t.time(i)
                     if m & 1 != 0 { hasStart = true }
                     let noStep = m == 0
                     while m != 0 {
-                        append(FunnelHit(time: time, code: UInt16(m.trailingZeroBitCount), entry: Int32(i)))
+                        append(time, UInt16(m.trailingZeroBitCount), i)
                         m &= m &- 1
                     }
                     while x != 0 {
-                        append(FunnelHit(time: time, code: FunnelHit.exclusionBase + UInt16(x.trailingZeroBitCount), entry: Int32(i)))
+                        append(time, FunnelHit.exclusionBase + UInt16(x.trailingZeroBitCount), i)
                         x &= x &- 1
                     }
-                    if strict && noStep { append(FunnelHit(time: time, code: FunnelHit.unmatched, entry: Int32(i))) }
+                    if strict && noStep { append(time, FunnelHit.unmatched, i) }
                 }
             }
         }
-        if !sorted { hits.sort(by: FunnelHit.before) }
-        return hasStart
+        if !sorted {
+            var used = UnsafeMutableBufferPointer(rebasing: out[0..<n])
+            used.sort(by: FunnelHit.before)
+        }
+        return (n, hasStart)
     }
 
     /// Drops the steps and exclusions whose property filters the record fails.
-    private func filter<T: TransactionReading & ~Copyable>(_ m: UInt32, _ x: UInt32, position: UInt64, _ txn: borrowing T, scan: TimelineScan)
+    private static func filter<T: TransactionReading & ~Copyable>(
+        _ m: UInt32, _ x: UInt32, position: UInt64, _ txn: borrowing T, scan: TimelineScan, compiled: CompiledFunnel
+    )
         throws -> (UInt32, UInt32)
     {
         let symbols = scan.symbols
@@ -299,7 +352,7 @@ struct FunnelScanState {
     /// Evaluates one person and counts them.
     mutating func add(_ t: Timeline, _ txn: borrowing ReadTransaction, scan: TimelineScan) throws {
         guard try collectHits(t, txn, scan: scan) else { return }
-        hits.withUnsafeBufferPointer { evaluator.evaluate($0, into: &outcome) }
+        evaluateHits()
         guard outcome.reached > 0 else { return }
         if outcome.excluded {
             excluded += 1
@@ -324,7 +377,7 @@ struct FunnelScanState {
         _ person: UInt32, _ t: Timeline, _ txn: borrowing ReadTransaction, scan: TimelineScan, atStep: Int
     ) throws {
         guard try collectHits(t, txn, scan: scan) else { return }
-        hits.withUnsafeBufferPointer { evaluator.evaluate($0, into: &outcome) }
+        evaluateHits()
         guard outcome.reached == atStep, !outcome.excluded else { return }
         abandoned.append((outcome.times[atStep - 1], person, outcome.entries[atStep - 1]))
     }

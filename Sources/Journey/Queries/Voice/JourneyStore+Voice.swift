@@ -88,7 +88,7 @@ extension JourneyStore {
                         guard var f = st.funnel else { break }
                         var reached: UInt32 = 0
                         if try f.collectHits(t, txn, scan: scan) {
-                            f.hits.withUnsafeBufferPointer { f.evaluator.evaluate($0, into: &f.outcome) }
+                            f.evaluateHits()
                             reached = f.outcome.excluded ? 0 : UInt32(max(0, f.outcome.reached))
                         }
                         st.funnel = f
