@@ -29,13 +29,19 @@ struct JourneyBenchmarks {
             case "--json": options.json = true
             case "--store": options.queryStore = args.next()
             default:
-                print("usage: JourneyBenchmarks [--events N] [--file NDJSON] [--dir DIR] [--only import,append,concurrent,scan,lifecycle,activity,nps,rebuild,profile] [--store PATH] [--json]")
+                print("usage: JourneyBenchmarks [--events N] [--file NDJSON] [--dir DIR] [--only import,append,funnels,concurrent,scan,lifecycle,activity,nps,rebuild,profile] [--store PATH] [--json]")
                 exit(64)
             }
         }
 
         func wanted(_ name: String) -> Bool { options.only.isEmpty || options.only.contains(name) }
         func now() -> Double { Date().timeIntervalSince1970 }
+        /// CPU seconds (user + system) the process has used: beside a wall time, how busy the two cores were.
+        func cpu() -> Double {
+            var u = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &u)
+            return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
+        }
         var results: [(String, Double, String)] = []
         func report(_ name: String, _ value: Double, _ unit: String) {
             results.append((name, value, unit))
@@ -71,6 +77,26 @@ struct JourneyBenchmarks {
             try handle.close()
         }
         let fileBytes = (try? fm.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
+
+        /// Appends the batches with four calls in flight: callers encode while the writer commits what is queued
+        /// (group commit).
+        func appendInFlight(_ store: JourneyStore, _ batches: [[[UInt8]]]) async throws {
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                var next = 0
+                for _ in 0..<4 where next < batches.count {
+                    let b = batches[next]
+                    next += 1
+                    group.addTask { try await store.append(json: b).count }
+                }
+                while try await group.next() != nil {
+                    if next < batches.count {
+                        let b = batches[next]
+                        next += 1
+                        group.addTask { try await store.append(json: b).count }
+                    }
+                }
+            }
+        }
 
         func freshStore(_ name: String, bulkWrites: Bool = false) throws -> JourneyStore {
             let path = "\(options.dir)/store-\(name)"
@@ -131,25 +157,53 @@ struct JourneyBenchmarks {
             }
             if !batch.isEmpty { batches.append(batch) }
             let t0 = now()
-            try await withThrowingTaskGroup(of: Int.self) { group in
-                // Four calls in flight: callers encode while the writer commits what is queued (group commit).
-                var next = 0
-                for _ in 0..<4 where next < batches.count {
-                    let b = batches[next]
-                    next += 1
-                    group.addTask { try await store.append(json: b).count }
-                }
-                while try await group.next() != nil {
-                    if next < batches.count {
-                        let b = batches[next]
-                        next += 1
-                        group.addTask { try await store.append(json: b).count }
-                    }
-                }
-            }
+            let c0 = cpu()
+            try await appendInFlight(store, batches)
             let dt = now() - t0
             report("library batched append, 10k per call (events/s)", Double(n) / dt, "events/s")
+            print(String(format: "  (%.2f s, %.2f CPU s: %.2f cores busy)", dt, cpu() - c0, (cpu() - c0) / dt))
             store.close()
+        }
+
+        // 3b. Batched append of the generated journeys (10k per call, four calls in flight), without and then with
+        // three saved funnels kept up to date (issue 4), each into a fresh store; then `funnel show`'s library call.
+        if wanted("funnels") {
+            var lines: [[UInt8]] = []
+            let text = try Data(contentsOf: URL(fileURLWithPath: file))
+            text.withUnsafeBytes { buf in
+                var start = 0
+                for i in 0..<buf.count where buf[i] == 0x0A {
+                    if i > start && lines.count < min(options.events, 2_000_000) { lines.append(Array(buf[start..<i])) }
+                    start = i + 1
+                }
+            }
+            let batches = stride(from: 0, to: lines.count, by: 10_000).map { Array(lines[$0..<min($0 + 10_000, lines.count)]) }
+            let definitions = [
+                #"{"name":"checkout-7d","steps":["Product Viewed","Product Added","Checkout Started","Order Completed"],"window":"7d"}"#,
+                #"{"name":"checkout-1h","steps":["Product Viewed","Product Added","Checkout Started","Order Completed"],"window":"1h"}"#,
+                #"{"name":"order-nps","steps":["Checkout Started","Order Completed","NPS Responded"],"window":"14d"}"#,
+            ]
+            for funnels in [0, 3] {
+                let store = try freshStore("funnels-\(funnels)")
+                for d in definitions.prefix(funnels) { try store.saveFunnel(FunnelDefinition.load(json: Array(d.utf8))) }
+                let t0 = now()
+                let c0 = cpu()
+                try await appendInFlight(store, batches)
+                let dt = now() - t0
+                report(
+                    "batched append of the journeys, \(funnels) saved funnels (events/s)", Double(lines.count) / dt,
+                    String(format: "messages/s (%.2f s, %.2f cores busy)", dt, (cpu() - c0) / dt))
+                if funnels > 0 {
+                    var best = Double.infinity
+                    for _ in 0..<20 {
+                        let t = now()
+                        _ = try await store.savedFunnelResult(named: "checkout-7d")
+                        best = min(best, now() - t)
+                    }
+                    report("funnel show through the library (µs)", best * 1e6, "µs (best of 20)")
+                }
+                store.close()
+            }
         }
 
         // 4. 64 concurrent single-event appenders, each append durable on return.
