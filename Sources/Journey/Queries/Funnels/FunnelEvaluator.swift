@@ -121,40 +121,58 @@ public struct FunnelEvaluator: Sendable {
             chainTimes = [Int64](repeating: 0, count: n * n)
             chainEntries = [Int32](repeating: 0, count: n * n)
         }
-        for k in 0..<n { levelSet[k] = false }
+        let from = entryFrom
+        let to = entryTo
+        let window = self.window
         var best = 0
-        for h in hits {
-            let s = Int(h.code)
-            guard s < n else { continue }
-            if s == 0 {
-                guard inRange(h.time) else { continue }
-                levelStart[0] = h.time
-                levelSet[0] = true
-                chainTimes[0] = h.time
-                chainEntries[0] = h.entry
-            } else {
-                guard levelSet[s - 1], h.time <= deadline(levelStart[s - 1]) else { continue }
-                let start = levelStart[s - 1]
-                if levelSet[s] && levelStart[s] >= start { continue }
-                levelStart[s] = start
-                levelSet[s] = true
-                let row = s * n
-                let previous = (s - 1) * n
-                for j in 0..<s {
-                    chainTimes[row + j] = chainTimes[previous + j]
-                    chainEntries[row + j] = chainEntries[previous + j]
+        // Pointers to the scratch: no uniqueness check per write in the loop.
+        levelStart.withUnsafeMutableBufferPointer { levelStart in
+            levelSet.withUnsafeMutableBufferPointer { levelSet in
+                chainTimes.withUnsafeMutableBufferPointer { chainTimes in
+                    chainEntries.withUnsafeMutableBufferPointer { chainEntries in
+                        out.times.withUnsafeMutableBufferPointer { outTimes in
+                            out.entries.withUnsafeMutableBufferPointer { outEntries in
+                                for k in 0..<n { levelSet[k] = false }
+                                for h in hits {
+                                    let s = Int(h.code)
+                                    guard s < n else { continue }
+                                    if s == 0 {
+                                        guard h.time >= from && h.time < to else { continue }
+                                        levelStart[0] = h.time
+                                        levelSet[0] = true
+                                        chainTimes[0] = h.time
+                                        chainEntries[0] = h.entry
+                                    } else {
+                                        guard levelSet[s - 1] else { continue }
+                                        let start = levelStart[s - 1]
+                                        let (d, overflow) = start.addingReportingOverflow(window)
+                                        guard h.time <= (overflow ? .max : d) else { continue }
+                                        if levelSet[s] && levelStart[s] >= start { continue }
+                                        levelStart[s] = start
+                                        levelSet[s] = true
+                                        let row = s * n
+                                        let previous = (s - 1) * n
+                                        for j in 0..<s {
+                                            chainTimes[row + j] = chainTimes[previous + j]
+                                            chainEntries[row + j] = chainEntries[previous + j]
+                                        }
+                                        chainTimes[row + s] = h.time
+                                        chainEntries[row + s] = h.entry
+                                    }
+                                    if s + 1 > best {
+                                        best = s + 1
+                                        let row = s * n
+                                        for j in 0...s {
+                                            outTimes[j] = chainTimes[row + j]
+                                            outEntries[j] = chainEntries[row + j]
+                                        }
+                                        if best == n { break }
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
-                chainTimes[row + s] = h.time
-                chainEntries[row + s] = h.entry
-            }
-            if s + 1 > best {
-                best = s + 1
-                let row = s * n
-                for j in 0...s {
-                    out.times[j] = chainTimes[row + j]
-                    out.entries[j] = chainEntries[row + j]
-                }
-                if best == n { break }
             }
         }
         out.reached = best
