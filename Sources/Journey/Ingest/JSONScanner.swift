@@ -45,10 +45,11 @@ struct JSONScanner {
     /// Unescaped strings of the current message; reset per message, so spans stay valid for its whole parse.
     var scratch: [UInt8]
 
-    init(input: UnsafeRawBufferPointer, scratch: [UInt8]) {
+    /// `scratch` is emptied in place (the caller hands it over: shared, emptying it would allocate a copy).
+    init(input: UnsafeRawBufferPointer, scratch: consuming [UInt8]) {
+        scratch.removeAll(keepingCapacity: true)
         self.input = input
         self.scratch = scratch
-        self.scratch.removeAll(keepingCapacity: true)
     }
 
     @inline(__always) var atEnd: Bool { pos >= input.count }
@@ -89,12 +90,34 @@ struct JSONScanner {
         return try body(UnsafeRawBufferPointer(rebasing: input[span.start..<(span.start + span.count)]))
     }
 
+    /// The high bit of each byte of `w` (as loaded, little-endian) that may end a plain string: a quote, a backslash,
+    /// a control character or a non-ASCII byte. The lowest flagged byte is exact (SWAR zero-byte tests: a borrow can
+    /// only flag bytes above a real match), which is all the caller uses.
+    @inline(__always) static func specialBytes(_ w: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let high: UInt64 = 0x8080_8080_8080_8080
+        let quote = w ^ (ones &* 0x22)
+        let backslash = w ^ (ones &* 0x5C)
+        let q = (quote &- ones) & ~quote
+        let b = (backslash &- ones) & ~backslash
+        let control = (w &- ones &* 0x20) & ~w
+        return (q | b | control | w) & high
+    }
+
     /// Parses a string; `pos` must be at its opening quote.
     mutating func parseString() throws(JSONSyntaxError) -> StringSpan {
         pos += 1
         let start = pos
         let n = input.count
-        // Fast path: printable ASCII up to the closing quote.
+        // Fast path: printable ASCII up to the closing quote, eight bytes at a time, then byte by byte.
+        while pos &+ 8 <= n {
+            let special = Self.specialBytes(input.loadUnaligned(fromByteOffset: pos, as: UInt64.self))
+            if special != 0 {
+                pos &+= special.littleEndian.trailingZeroBitCount >> 3
+                break
+            }
+            pos &+= 8
+        }
         while pos < n {
             let c = input[pos]
             if c == UInt8(ascii: "\"") {

@@ -103,7 +103,11 @@ struct MessageEncoder {
 
     /// Encodes `line`. `receivedTime` is the engine's clock, used for the event time when the message has none.
     mutating func encode(_ line: UnsafeRawBufferPointer, receivedTime: Int64) -> Rejection? {
-        var scanner = JSONScanner(input: line, scratch: scratch)
+        // The scratch moves into the scanner and back: shared, its `removeAll(keepingCapacity:)` would allocate a
+        // copy per message.
+        var taken: [UInt8] = []
+        swap(&taken, &scratch)
+        var scanner = JSONScanner(input: line, scratch: consume taken)
         defer { scratch = scanner.scratch }
         do {
             return try encode(&scanner, receivedTime: receivedTime)

@@ -11,14 +11,14 @@ struct ByteWriter {
 
     @inline(__always) mutating func append(_ byte: UInt8) { bytes.append(byte) }
 
-    @inline(__always) mutating func append(_ buffer: UnsafeRawBufferPointer) { bytes.append(contentsOf: buffer) }
+    @inline(__always) mutating func append(_ buffer: UnsafeRawBufferPointer) { bytes.appendRaw(buffer) }
 
     @inline(__always) mutating func append(_ string: StaticString) {
         string.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
 
     @inline(__always) mutating func appendLittleEndian<T: FixedWidthInteger>(_ value: T) {
-        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+        withUnsafeBytes(of: value.littleEndian) { bytes.appendRaw($0) }
     }
 
     /// LEB128 unsigned varint.
@@ -39,7 +39,7 @@ struct ByteWriter {
     /// Length-prefixed bytes.
     @inline(__always) mutating func appendBytesWithLength(_ buffer: UnsafeRawBufferPointer) {
         appendVarint(UInt64(buffer.count))
-        bytes.append(contentsOf: buffer)
+        bytes.appendRaw(buffer)
     }
 
     /// Decimal text of an integer.
@@ -135,5 +135,14 @@ extension UnsafeRawBufferPointer {
         guard count == literal.utf8CodeUnitCount else { return false }
         guard let base = baseAddress else { return true }
         return memcmp(base, literal.utf8Start, count) == 0
+    }
+}
+
+extension [UInt8] {
+    /// Appends raw bytes with one copy. `append(contentsOf:)` given an `UnsafeRawBufferPointer` iterates it byte by
+    /// byte (it offers no contiguous storage); seen as typed bytes it is a `memcpy`.
+    @inline(__always) mutating func appendRaw(_ buffer: UnsafeRawBufferPointer) {
+        guard let base = buffer.baseAddress else { return }
+        append(contentsOf: UnsafeBufferPointer(start: base.assumingMemoryBound(to: UInt8.self), count: buffer.count))
     }
 }
