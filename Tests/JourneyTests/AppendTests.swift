@@ -134,14 +134,24 @@ private func track(_ id: String, user: String = "u1", event: String = "E", extra
                 // Reopened (as after kill -9: nothing was flushed at close): read back from the log.
                 let store = try JourneyStore(path: path)
                 #expect(try appendSync(store, [track("s0"), track("new-1"), track("s500")]) == [.duplicate(1), .appended(1_001), .duplicate(501)])
-                // Past the threshold one commit writes every waiting entry and moves the checkpoint.
+                // A bulk commit's entries wait too (up to `bulkFlushThreshold`)…
                 let many = (0..<PendingMessageIds.flushThreshold).map { track("m\($0)") }
                 let outcomes = try appendSync(store, many)
                 #expect(outcomes.first == .appended(1_002) && outcomes.last == .appended(UInt64(1_001 + many.count)))
+                #expect(try indexed(store).entries == 0)
+                // …and past the small commits' threshold the next small commit writes every waiting entry and moves
+                // the checkpoint.
+                #expect(try appendSync(store, [track("s3"), track("m5"), track("new-1")]) == [.duplicate(4), .duplicate(1_007), .duplicate(1_001)])
                 let after = try indexed(store)
                 #expect(after.entries == 1_001 + many.count && after.through == UInt64(1_001 + many.count))
-                #expect(try appendSync(store, [track("s3"), track("m5"), track("new-1")]) == [.duplicate(4), .duplicate(1_007), .duplicate(1_001)])
+                #expect(try appendSync(store, [track("m6"), track("new-2")]) == [.duplicate(1_008), .appended(UInt64(1_002 + many.count))])
+                // A writer closing with many entries waiting writes them before it stops.
+                _ = try appendSync(store, (0..<PendingMessageIds.flushThreshold).map { track("n\($0)") })
+                #expect(try indexed(store).entries == 1_001 + many.count)
                 store.close()
+                let reader = try JourneyStore(path: path, mode: .readOnly)
+                let last = try reader.lastPosition()
+                #expect(try indexed(reader).entries == Int(last) && indexed(reader).through == last)
             }
         }
     }
@@ -153,6 +163,8 @@ private func track(_ id: String, user: String = "u1", event: String = "E", extra
             do {
                 let store = try JourneyStore(path: path)
                 _ = try appendSync(store, (0..<PendingMessageIds.flushThreshold).map { track("x\($0)") })
+                // A small commit past the threshold indexes them all (as a format-1 store had them).
+                _ = try appendSync(store, [track("x-last")])
                 // Made to look like a store written before the checkpoint existed.
                 try store.env.write { txn in
                     var one: UInt32 = 1
@@ -167,8 +179,8 @@ private func track(_ id: String, user: String = "u1", event: String = "E", extra
                 try Array("format".utf8).withUnsafeBytes { k in try txn.withValue(store.log.meta, key: k) { $0.loadUnaligned(as: UInt32.self) } }
             }
             #expect(format == 2)
-            #expect(try store.env.read { txn in try store.log.dedupThrough(txn) } == UInt64(PendingMessageIds.flushThreshold))
-            #expect(try appendSync(store, [track("x0"), track("x65535"), track("y")]) == [.duplicate(1), .duplicate(65_536), .appended(65_537)])
+            #expect(try store.env.read { txn in try store.log.dedupThrough(txn) } == UInt64(PendingMessageIds.flushThreshold + 1))
+            #expect(try appendSync(store, [track("x0"), track("x65535"), track("y")]) == [.duplicate(1), .duplicate(65_536), .appended(65_538)])
         }
     }
 

@@ -82,6 +82,9 @@ final class LogWriter: @unchecked Sendable {
                 while queue.count < lastGroup && condition.wait(until: deadline) {}
             }
             if queue.isEmpty && closed {
+                condition.unlock()
+                flushWaitingAtClose()
+                condition.lock()
                 finished = true
                 condition.broadcast()
                 condition.unlock()
@@ -251,25 +254,8 @@ final class LogWriter: @unchecked Sendable {
             }
             // Into `message_ids` only once enough have gathered (`PendingMessageIds`): then the waiting ones and these,
             // merged in hash order, and the index's checkpoint moves to this transaction's last position.
-            let flush = fresh.count >= PendingMessageIds.directThreshold
-                || self.pending.count + fresh.count >= PendingMessageIds.flushThreshold
-            if flush {
-                let waiting = self.pending.sorted()
-                var i = 0
-                var j = 0
-                while i < waiting.count || j < fresh.count {
-                    let e: HashedPosition
-                    if j >= fresh.count || (i < waiting.count && waiting[i].hash <= fresh[j].hash) {
-                        e = waiting[i]
-                        i += 1
-                    } else {
-                        e = fresh[j]
-                        j += 1
-                    }
-                    try log.indexMessageId(cursor: &dedupCursor, hash: e.hash, position: e.position)
-                }
-                try log.setDedupThrough(&txn, next - 1)
-            }
+            let flush = self.pending.count + fresh.count >= PendingMessageIds.threshold(commitOf: fresh.count)
+            if flush { try writeIndex(&dedupCursor, self.pending.sorted(), fresh, &txn, through: next - 1) }
             _ = consume dedupCursor
             try storeRejects(&txn, batches)
             try addNameCounts(&txn, nameCounts)
@@ -283,6 +269,42 @@ final class LogWriter: @unchecked Sendable {
         for e in fresh { self.pending.add(e) }
         symbols.markPersisted(through: symbolsFrom - 1 + newSymbols.count)
         return result
+    }
+
+    /// Puts the waiting entries and `fresh` (both sorted by hash) into `message_ids`, merged, so the index is
+    /// walked once front to back; its checkpoint becomes `through`.
+    private func writeIndex(
+        _ c: inout Cursor, _ waiting: [HashedPosition], _ fresh: [HashedPosition], _ txn: inout WriteTransaction,
+        through: UInt64
+    ) throws {
+        var i = 0
+        var j = 0
+        while i < waiting.count || j < fresh.count {
+            let e: HashedPosition
+            if j >= fresh.count || (i < waiting.count && waiting[i].hash <= fresh[j].hash) {
+                e = waiting[i]
+                i += 1
+            } else {
+                e = fresh[j]
+                j += 1
+            }
+            try log.indexMessageId(cursor: &c, hash: e.hash, position: e.position)
+        }
+        try log.setDedupThrough(&txn, through)
+    }
+
+    /// At close, a long list of waiting messageIds goes to the index, so the next open does not read them back from
+    /// the log (a short one is cheaper to read back). A failure leaves them to that read-back.
+    private func flushWaitingAtClose() {
+        guard pendingLoaded, pending.count >= PendingMessageIds.flushThreshold else { return }
+        let waiting = pending.sorted()
+        do {
+            try log.env.write { txn in
+                var c = try txn.makeCursor(log.messageIds)
+                try writeIndex(&c, waiting, [], &txn, through: try log.lastPosition(txn))
+            }
+            pending.removeAll()
+        } catch {}
     }
 
     private func addNameCounts(_ txn: inout WriteTransaction, _ counts: [UInt32: UInt64]) throws {
