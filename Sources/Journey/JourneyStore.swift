@@ -188,10 +188,21 @@ public final class JourneyStore: Sendable {
         writer.submit(batch, completion: completion)
     }
 
+    /// Writes the messageIds waiting in the writer's memory to the index (after the appends already queued).
+    func flushMessageIds() throws {
+        guard let writer else { return }
+        _ = try waitFor { writer.flushMessageIds(completion: $0) }
+    }
+
     func submitSync(_ batch: AppendBatch) throws -> [AppendOutcome] {
+        try waitFor { submit(batch, completion: $0) }
+    }
+
+    /// Starts a writer request and blocks the calling thread until its completion.
+    private func waitFor(_ start: (@escaping LogWriter.Completion) -> Void) throws -> [AppendOutcome] {
         let done = DispatchSemaphore(value: 0)
         let box = Mutex<Result<[AppendOutcome], any Error>?>(nil)
-        submit(batch) { result in
+        start { result in
             box.withLock { $0 = result }
             done.signal()
         }

@@ -136,6 +136,8 @@ public struct Importer {
         }
         group.wait()
         if let error = failure.withLock({ $0 }) { throw error }
+        // The messageIds still waiting in the writer's memory go to the index: the import's time covers all its work.
+        if !dryRun { try store.flushMessageIds() }
         // One fsync for the whole import instead of two per commit.
         if relax { try store.env.sync() }
         var summary = totals.withLock { $0 }

@@ -22,6 +22,8 @@ final class LogWriter: @unchecked Sendable {
     private struct Request {
         var batch: AppendBatch
         var completion: Completion
+        /// Not an append: write every waiting messageId to the index (`flushMessageIds`).
+        var flushIndex = false
     }
 
     /// Records per transaction, at most (bounded dirty pages; lmdb.md).
@@ -61,6 +63,20 @@ final class LogWriter: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Writes every waiting messageId to the index once the appends queued before are done (an import ends with
+    /// it, so its time includes all of its work and the next open reads nothing back).
+    func flushMessageIds(completion: @escaping Completion) {
+        condition.lock()
+        if closed {
+            condition.unlock()
+            completion(.failure(StoreError("the store is closed")))
+            return
+        }
+        queue.append(Request(batch: AppendBatch(), completion: completion, flushIndex: true))
+        condition.signal()
+        condition.unlock()
+    }
+
     /// Stops after the queued requests are written, and waits for that.
     func close() {
         condition.lock()
@@ -90,9 +106,17 @@ final class LogWriter: @unchecked Sendable {
                 condition.unlock()
                 return
             }
+            if let first = queue.first, first.flushIndex {
+                queue.removeFirst()
+                condition.unlock()
+                first.completion(Result { try flushWaiting(); return [] })
+                continue
+            }
             var taken: [Request] = []
             var records = 0
-            while let first = queue.first, taken.isEmpty || records + first.batch.recordCount <= Self.maxRecordsPerCommit {
+            while let first = queue.first, !first.flushIndex,
+                taken.isEmpty || records + first.batch.recordCount <= Self.maxRecordsPerCommit
+            {
                 records += first.batch.recordCount
                 taken.append(queue.removeFirst())
             }
@@ -293,18 +317,22 @@ final class LogWriter: @unchecked Sendable {
         try log.setDedupThrough(&txn, through)
     }
 
+    /// Writes every waiting messageId to the index (writer thread).
+    private func flushWaiting() throws {
+        guard pendingLoaded, pending.count > 0 else { return }
+        let waiting = pending.sorted()
+        try log.env.write { txn in
+            var c = try txn.makeCursor(log.messageIds)
+            try writeIndex(&c, waiting, [], &txn, through: try log.lastPosition(txn))
+        }
+        pending.removeAll()
+    }
+
     /// At close, a long list of waiting messageIds goes to the index, so the next open does not read them back from
     /// the log (a short one is cheaper to read back). A failure leaves them to that read-back.
     private func flushWaitingAtClose() {
-        guard pendingLoaded, pending.count >= PendingMessageIds.flushThreshold else { return }
-        let waiting = pending.sorted()
-        do {
-            try log.env.write { txn in
-                var c = try txn.makeCursor(log.messageIds)
-                try writeIndex(&c, waiting, [], &txn, through: try log.lastPosition(txn))
-            }
-            pending.removeAll()
-        } catch {}
+        guard pending.count >= PendingMessageIds.flushThreshold else { return }
+        try? flushWaiting()
     }
 
     private func addNameCounts(_ txn: inout WriteTransaction, _ counts: [UInt32: UInt64]) throws {
