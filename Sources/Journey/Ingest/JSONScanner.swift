@@ -131,7 +131,7 @@ struct JSONScanner {
         if pos >= n { throw fail("unterminated string") }
         // Slow path: copy into scratch, decoding escapes and checking UTF-8.
         let scratchStart = scratch.count
-        scratch.append(contentsOf: input[start..<pos])
+        scratch.appendRaw(UnsafeRawBufferPointer(rebasing: input[start..<pos]))
         while pos < n {
             let c = input[pos]
             if c == UInt8(ascii: "\"") {
@@ -179,7 +179,7 @@ struct JSONScanner {
                 continue
             }
             let len = try validUTF8Sequence()
-            scratch.append(contentsOf: input[pos..<(pos + len)])
+            scratch.appendRaw(UnsafeRawBufferPointer(rebasing: input[pos..<(pos + len)]))
             pos += len
         }
         throw fail("unterminated string")

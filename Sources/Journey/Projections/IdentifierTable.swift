@@ -108,7 +108,7 @@ struct IdentifierTable {
         isNew = true
         let e = kinds.count
         entries.append(Entry(hash: h, start: UInt32(arena.count), lengthAndKind: lk))
-        arena.append(contentsOf: bytes)
+        arena.appendRaw(bytes)
         kinds.append(kind)
         stored.append(0)
         owner.append(-1)
@@ -235,11 +235,11 @@ struct IdentifierTable {
         key.removeAll(keepingCapacity: true)
         if bytes.count <= IdentifierKind.maxInlineLength {
             key.append(kind)
-            key.append(contentsOf: bytes)
+            key.appendRaw(bytes)
         } else {
             key.append(IdentifierKind.longForm(kind))
-            key.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[0..<IdentifierKind.longPrefixLength]))
-            withUnsafeBytes(of: Hashing.hash64(bytes).bigEndian) { key.append(contentsOf: $0) }
+            key.appendRaw(UnsafeRawBufferPointer(rebasing: bytes[0..<IdentifierKind.longPrefixLength]))
+            withUnsafeBytes(of: Hashing.hash64(bytes).bigEndian) { key.appendRaw($0) }
         }
     }
 }

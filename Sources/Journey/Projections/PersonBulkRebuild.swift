@@ -265,7 +265,7 @@ struct DecodedRange: Sendable {
 
     private mutating func add(_ b: UnsafeRawBufferPointer) -> Int32 {
         refs.append(Ref(start: UInt32(bytes.count), length: UInt32(b.count), hash: Hashing.hash64(b)))
-        bytes.append(contentsOf: b)
+        bytes.appendRaw(b)
         return Int32(refs.count - 1)
     }
 }

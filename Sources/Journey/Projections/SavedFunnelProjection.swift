@@ -151,7 +151,7 @@ final class SavedFunnelProjection: AppendObserver {
         var joined: [UInt8] = []
         for number in everyone {
             _ = try TimelineChunks.withTimeline(txn, persons.timelines, person: number, scratch: &joined) {
-                timelines.append(contentsOf: $0)
+                timelines.appendRaw($0)
             }
             ends.append(timelines.count)
         }
@@ -240,7 +240,7 @@ enum FunnelKeys {
     /// Fine (tag 1) or coarse (tag 2) duration key.
     static func duration(_ id: UInt32, tag: UInt8, step: Int, kind: Int, value: UInt64) -> [UInt8] {
         var k = prefix(id) + [tag, UInt8(step), UInt8(kind)]
-        withUnsafeBytes(of: value.bigEndian) { k.append(contentsOf: $0) }
+        withUnsafeBytes(of: value.bigEndian) { k.appendRaw($0) }
         return k
     }
 }
@@ -250,7 +250,7 @@ enum FunnelRow {
     static func encode(_ o: FunnelOutcome, into row: inout [UInt8]) {
         row.append(UInt8(o.reached))
         row.append(o.excluded ? 1 : 0)
-        for k in 0..<o.reached { withUnsafeBytes(of: o.times[k].littleEndian) { row.append(contentsOf: $0) } }
+        for k in 0..<o.reached { withUnsafeBytes(of: o.times[k].littleEndian) { row.appendRaw($0) } }
     }
 }
 

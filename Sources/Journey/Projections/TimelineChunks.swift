@@ -35,7 +35,7 @@ enum TimelineChunks {
             if v.count < fullBytes { return try body(v) }
             single = false
             scratch.removeAll(keepingCapacity: true)
-            scratch.append(contentsOf: v)
+            scratch.appendRaw(v)
             return nil
         }
         guard let direct else { return nil }
@@ -48,7 +48,7 @@ enum TimelineChunks {
     static func appendChunks(of person: UInt32, from first: UInt32, _ c: inout Cursor, into out: inout [UInt8]) throws {
         var entry = try c.seek(key(person, chunk: first))
         while let e = entry, Self.person(e.integerKey) == person {
-            out.append(contentsOf: e.value)
+            out.appendRaw(e.value)
             entry = try c.next()
         }
     }

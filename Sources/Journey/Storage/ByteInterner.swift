@@ -33,7 +33,7 @@ struct ByteInterner {
         let e = values.count
         starts.append(arena.count)
         lengths.append(key.count)
-        arena.append(contentsOf: key)
+        arena.appendRaw(key)
         values.append(value)
         hashes.append(hash)
         place(e)

@@ -13,7 +13,7 @@ internal import LMDB
 struct PendingMessageIds {
     static let flushThreshold = 65_536
     /// A commit with at least this many new messages is a bulk one.
-    static let directThreshold = 8_192
+    static let bulkCommitThreshold = 8_192
     /// Waiting entries before a bulk commit flushes. Measured on a 10M-event import (writer thread, 2 cores): a
     /// flush per 64k-message commit cost 30% of the writer's time; one per 1M entries took the import from
     /// 24.2 s to 21.4 s (user CPU 35.5 s to 30.6 s). 4M entries was no faster (a larger dictionary, more cache misses).
@@ -21,7 +21,7 @@ struct PendingMessageIds {
 
     /// How many entries may wait after a commit of `fresh` new messages.
     static func threshold(commitOf fresh: Int) -> Int {
-        fresh >= directThreshold ? bulkFlushThreshold : flushThreshold
+        fresh >= bulkCommitThreshold ? bulkFlushThreshold : flushThreshold
     }
 
     /// hash → position; a second position for the same 64-bit hash (different messageIds) goes to `collisions`.

@@ -99,10 +99,10 @@ struct TimelineScan {
                                     continue
                                 }
                                 joined.removeAll(keepingCapacity: true)
-                                joined.append(contentsOf: e.value)
+                                joined.appendRaw(e.value)
                                 entry = try c.next()
                                 while let n = entry, TimelineChunks.person(n.integerKey) == person {
-                                    joined.append(contentsOf: n.value)
+                                    joined.appendRaw(n.value)
                                     entry = try c.next()
                                 }
                                 try joined.withUnsafeBytes { bytes in
