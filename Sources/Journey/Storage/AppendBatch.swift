@@ -98,7 +98,7 @@ struct AppendBatch: Sendable {
 }
 
 /// A record's messageId hash and its order (in its batch, or in the writer's transaction).
-struct HashedRecord: Sendable {
+struct HashedRecord: HashKeyed, Sendable {
     var hash: UInt64
     var order: Int32
 
@@ -107,47 +107,12 @@ struct HashedRecord: Sendable {
     }
 
     /// Sorts by hash, keeping the given order among equal hashes (so records given in order come out sorted by
-    /// (hash, order)). An LSD radix sort, 11 bits a pass: for a 64k-message batch 1.7 ms instead of the
-    /// comparison sort's 5.5 ms, which was ~9% of encoding.
+    /// (hash, order)): `HashRadixSort`.
     static func sort(_ a: inout [HashedRecord]) {
         if a.count < 512 {
             a.sort(by: before)
-            return
+        } else {
+            HashRadixSort.sort(&a)
         }
-        let bits = 11
-        let mask = UInt64(1 << bits - 1)
-        var from = a
-        var to = a
-        var countStorage = [Int](repeating: 0, count: 1 << bits)
-        from.withUnsafeMutableBufferPointer { src in
-            to.withUnsafeMutableBufferPointer { dst in
-                countStorage.withUnsafeMutableBufferPointer { counts in
-                    var source = src
-                    var target = dst
-                    for shift in stride(from: 0, to: 64, by: bits) {
-                        for i in counts.indices { counts[i] = 0 }
-                        for r in source { counts[Int(truncatingIfNeeded: (r.hash >> UInt64(shift)) & mask)] += 1 }
-                        // A digit all keys share leaves the order as it is.
-                        if counts.contains(source.count) { continue }
-                        var sum = 0
-                        for i in counts.indices {
-                            let c = counts[i]
-                            counts[i] = sum
-                            sum += c
-                        }
-                        for r in source {
-                            let d = Int(truncatingIfNeeded: (r.hash >> UInt64(shift)) & mask)
-                            target[counts[d]] = r
-                            counts[d] += 1
-                        }
-                        swap(&source, &target)
-                    }
-                    if source.baseAddress != src.baseAddress {
-                        for i in source.indices { src[i] = source[i] }
-                    }
-                }
-            }
-        }
-        a = from
     }
 }

@@ -1,0 +1,49 @@
+import Testing
+
+@testable import Journey
+
+// The writer's table of messageIds not yet in `message_ids`: what dedup relies on between two flushes.
+
+@Suite struct PendingMessageIdsTests {
+    /// A hash whose top bits are `home` (the table's slot) and low bits `tag`, to force shared slots.
+    private func hash(_ home: UInt64, _ tag: UInt64) -> UInt64 { home << 48 | tag }
+
+    @Test func equalHashesAreAllFoundOldestFirst() {
+        var p = PendingMessageIds()
+        // Three messages whose 64-bit hashes collide (different messageIds), then one sharing only the slot.
+        p.add(HashedPosition(hash: hash(5, 1), position: 10))
+        p.add(HashedPosition(hash: hash(5, 1), position: 11))
+        p.add(HashedPosition(hash: hash(5, 2), position: 12))
+        p.add(HashedPosition(hash: hash(5, 1), position: 13))
+        #expect(p.find(hash(5, 1)) { _ in true } == 10)
+        #expect(p.find(hash(5, 1)) { $0 == 13 } == 13)
+        #expect(p.find(hash(5, 1)) { $0 == 12 } == nil)  // 12 has another hash: never offered
+        #expect(p.find(hash(5, 2)) { _ in true } == 12)
+        #expect(p.find(hash(6, 1)) { _ in true } == nil)
+        #expect(p.find(hash(5, 3)) { _ in true } == nil)
+    }
+
+    @Test func manyEntriesGrowTheTableAndSortByHashThenPosition() {
+        var p = PendingMessageIds()
+        var rng = SystemRandomNumberGenerator()
+        var added: [HashedPosition] = []
+        for position in UInt64(1)...300_000 {
+            // One in 1,000 repeats an earlier hash: a 64-bit collision between different messageIds.
+            let h = position % 1_000 == 0 ? added[Int(position / 2)].hash : rng.next()
+            let e = HashedPosition(hash: h, position: position)
+            added.append(e)
+            p.add(e)
+        }
+        #expect(p.count == 300_000)
+        for e in added.prefix(5_000) { #expect(p.find(e.hash) { $0 == e.position } == e.position) }
+        let sorted = p.sorted()
+        let expected = added.sorted { $0.hash != $1.hash ? $0.hash < $1.hash : $0.position < $1.position }
+        #expect(sorted.map(\.position) == expected.map(\.position))
+
+        p.removeAll()
+        #expect(p.count == 0)
+        #expect(p.find(added[7].hash) { _ in true } == nil)
+        p.add(added[7])
+        #expect(p.find(added[7].hash) { _ in true } == added[7].position)
+    }
+}
