@@ -129,7 +129,28 @@ public final class JourneyStore: Sendable {
 
     /// Appends typed messages.
     public func append(_ messages: [Message]) async throws -> [AppendOutcome] {
-        try await append(json: messages.map { $0.jsonBytes() }, source: "library")
+        try await submit(encode(messages, source: "library"))
+    }
+
+    /// Typed messages straight to records (`MessageEncoder.encode(_:receivedTime:)`): the same records and
+    /// rejections as their JSON, without writing and parsing it.
+    func encode(_ messages: [Message], source: String) -> AppendBatch {
+        var encoder = takeEncoder()
+        defer { returnEncoder(encoder) }
+        let now = Self.nowMillis()
+        var batch = AppendBatch(receivedTime: now, expectedMessages: messages.count)
+        for (i, m) in messages.enumerated() {
+            if let rejection = encoder.encode(m, receivedTime: now) {
+                let raw = String(decoding: m.jsonBytes().prefix(1 << 20), as: UTF8.self)
+                batch.add(
+                    rejected: RejectedMessage(raw: raw, source: source, line: i + 1, reason: rejection.description, time: now),
+                    because: rejection)
+            } else {
+                batch.add(record: encoder.record.bytes, hash: encoder.messageIdHash)
+            }
+        }
+        batch.seal()
+        return batch
     }
 
     /// Blocking form for command-line tools and tests: waits on the calling thread.

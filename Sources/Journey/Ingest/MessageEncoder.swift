@@ -21,8 +21,8 @@ struct MessageEncoder {
     var record = ByteWriter(capacity: 512)
     var extras = ByteWriter(capacity: 512)
     var scratch: [UInt8] = []
-    private(set) var messageIdHash: UInt64 = 0
-    private(set) var eventTime: Int64 = 0
+    var messageIdHash: UInt64 = 0
+    var eventTime: Int64 = 0
     /// Where each known field's string value is, for the message being encoded (reused, not reallocated).
     private var spans = [StringSpan?](repeating: nil, count: Field.count)
 

@@ -80,22 +80,30 @@ struct JourneyBenchmarks {
 
         /// Appends the batches with four calls in flight: callers encode while the writer commits what is queued
         /// (group commit).
-        func appendInFlight(_ store: JourneyStore, _ batches: [[[UInt8]]]) async throws {
+        func appendInFlight<Batch: Sendable>(
+            _ store: JourneyStore, _ batches: [Batch], _ append: @escaping @Sendable (Batch) async throws -> Int
+        ) async throws {
             try await withThrowingTaskGroup(of: Int.self) { group in
                 var next = 0
                 for _ in 0..<4 where next < batches.count {
                     let b = batches[next]
                     next += 1
-                    group.addTask { try await store.append(json: b).count }
+                    group.addTask { try await append(b) }
                 }
                 while try await group.next() != nil {
                     if next < batches.count {
                         let b = batches[next]
                         next += 1
-                        group.addTask { try await store.append(json: b).count }
+                        group.addTask { try await append(b) }
                     }
                 }
             }
+        }
+        func appendInFlight(_ store: JourneyStore, _ batches: [[[UInt8]]]) async throws {
+            try await appendInFlight(store, batches) { try await store.append(json: $0).count }
+        }
+        func appendInFlight(_ store: JourneyStore, _ batches: [[Message]]) async throws {
+            try await appendInFlight(store, batches) { try await store.append($0).count }
         }
 
         func freshStore(_ name: String, bulkWrites: Bool = false) throws -> JourneyStore {
@@ -137,33 +145,40 @@ struct JourneyBenchmarks {
         importedStore?.close()
         importedStore = nil
 
-        // 3. Library batched append of pre-built messages (JSON bytes as a service holds them).
+        // 3. Library batched append of pre-built messages: as JSON bytes (what a service forwarding Segment JSON
+        // holds), then as typed `Message` values (encoded straight to records), each into a fresh store.
         if wanted("append") {
-            let store = try freshStore("append")
             let n = min(options.events, 2_000_000)
             let batchSize = 10_000
-            var batches: [[[UInt8]]] = []
-            var batch: [[UInt8]] = []
+            var typed: [[Message]] = []
+            var batch: [Message] = []
             for i in 0..<n {
-                let m = Message.track(
+                batch.append(Message.track(
                     ["Product Viewed", "Product Added", "Checkout Started", "Order Completed"][i & 3],
                     messageId: "bench-\(i)", userId: "u\(i / 6)", anonymousId: "a\(i / 6)-5f3e2a1c", channel: i & 1 == 0 ? "web" : "mobile",
-                    timestamp: 1_767_225_600_000 + Int64(i) * 1000, properties: ["product_id": .string("sku-\(i % 500)"), "price": .number(19.99)])
-                batch.append(m.jsonBytes())
+                    timestamp: 1_767_225_600_000 + Int64(i) * 1000, properties: ["product_id": .string("sku-\(i % 500)"), "price": .number(19.99)]))
                 if batch.count == batchSize {
-                    batches.append(batch)
+                    typed.append(batch)
                     batch = []
                 }
             }
-            if !batch.isEmpty { batches.append(batch) }
-            let t0 = now()
-            let c0 = cpu()
-            try await appendInFlight(store, batches)
-            // Closing writes the messageIds still waiting in the writer's memory: timed, as part of the work.
-            store.close()
-            let dt = now() - t0
-            report("library batched append, 10k per call (events/s)", Double(n) / dt, "events/s")
-            print(String(format: "  (%.2f s, %.2f CPU s: %.2f cores busy)", dt, cpu() - c0, (cpu() - c0) / dt))
+            if !batch.isEmpty { typed.append(batch) }
+            let json = typed.map { $0.map { $0.jsonBytes() } }
+            for form in ["JSON bytes", "typed messages"] {
+                let store = try freshStore("append")
+                let t0 = now()
+                let c0 = cpu()
+                if form == "JSON bytes" {
+                    try await appendInFlight(store, json)
+                } else {
+                    try await appendInFlight(store, typed)
+                }
+                // Closing writes the messageIds still waiting in the writer's memory: timed, as part of the work.
+                store.close()
+                let dt = now() - t0
+                report("library batched append, 10k \(form) per call (events/s)", Double(n) / dt, "events/s")
+                print(String(format: "  (%.2f s, %.2f CPU s: %.2f cores busy)", dt, cpu() - c0, (cpu() - c0) / dt))
+            }
         }
 
         // 3b. Batched append of the generated journeys (10k per call, four calls in flight), without and then with

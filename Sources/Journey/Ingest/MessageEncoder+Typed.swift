@@ -1,0 +1,214 @@
+/// Typed messages (`Message`, built in Swift) go straight to the binary record: no JSON text is written and parsed
+/// again on the append path. The result is the record the same message gets as JSON (`Message.jsonBytes()`), byte
+/// for byte, and so are the rejections: a test holds the two paths equal on random messages.
+extension MessageEncoder {
+    /// Nesting this deep takes the JSON path, which reports it with its byte offset (the JSON limit is 64).
+    private static let typedDepthLimit = 60
+
+    /// Encodes `m` as `encode(m.jsonBytes(), …)` would.
+    mutating func encode(_ m: Message, receivedTime: Int64) -> Rejection? {
+        guard Self.depth(of: m) < Self.typedDepthLimit else {
+            return m.jsonBytes().withUnsafeBytes { encode($0, receivedTime: receivedTime) }
+        }
+        // Validation, semantics §1, in the JSON path's order.
+        let midLength = m.messageId.unicodeScalars.count
+        guard midLength >= 1 else { return Rejection(field: "messageId", message: "empty: must be 1–100 characters") }
+        guard midLength <= 100 else {
+            return Rejection(field: "messageId", message: "must be 1–100 characters, got \(midLength)")
+        }
+        let user = m.userId.flatMap { $0.isEmpty ? nil : $0 }
+        let anonymous = m.anonymousId.flatMap { $0.isEmpty ? nil : $0 }
+        if m.type == .alias {
+            guard user != nil else {
+                return Rejection(
+                    field: "userId", message: "\(m.userId != nil ? "empty" : "missing"): alias needs userId and previousId")
+            }
+            guard let previous = m.previousId, !previous.isEmpty else {
+                return Rejection(
+                    field: "previousId",
+                    message: "\(m.previousId != nil ? "empty" : "missing"): alias needs userId and previousId")
+            }
+        } else if user == nil && anonymous == nil {
+            return Rejection(field: "userId", message: "missing: a message needs userId or anonymousId")
+        }
+        if m.type == .track {
+            guard let event = m.event else { return Rejection(field: "event", message: "missing: track needs an event name") }
+            guard !event.isEmpty else { return Rejection(field: "event", message: "empty: track needs an event name") }
+        }
+        // The timestamp as the JSON carries it: its text decides whether it is canonical (elided) or kept.
+        var timestampText = ByteWriter(capacity: 32)
+        var time = receivedTime
+        if let t = m.timestamp {
+            RFC3339.format(t, into: &timestampText)
+            guard let parsed = timestampText.bytes.withUnsafeBytes({ RFC3339.parseMillis($0) }) else {
+                let text = String(decoding: timestampText.bytes.prefix(40), as: UTF8.self)
+                return Rejection(field: "timestamp", message: "not an RFC 3339 time: \"\(text)\"")
+            }
+            time = parsed
+        }
+        eventTime = time
+
+        // Extras, in the order the JSON path meets them.
+        extras.bytes.removeAll(keepingCapacity: true)
+        var extraCount = 0
+        if let name = m.name {
+            stringExtra("name", name, intern: true)
+            extraCount += 1
+        }
+        if let groupId = m.groupId {
+            stringExtra("groupId", groupId, intern: false)
+            extraCount += 1
+        }
+        if !m.properties.isEmpty { objectExtra("properties", m.properties) }
+        if !m.traits.isEmpty { objectExtra("traits", m.traits) }
+        if !m.context.isEmpty { objectExtra("context", m.context) }
+        extraCount += (m.properties.isEmpty ? 0 : 1) + (m.traits.isEmpty ? 0 : 1) + (m.context.isEmpty ? 0 : 1)
+        var flags: UInt16 = 0
+        if user != nil { flags |= RecordLayout.hasUserId }
+        if anonymous != nil { flags |= RecordLayout.hasAnonymousId }
+        let previous = m.previousId.flatMap { $0.isEmpty ? nil : $0 }
+        if previous != nil { flags |= RecordLayout.hasPreviousId }
+        if m.timestamp != nil {
+            if timestampText.bytes.withUnsafeBytes({ RFC3339.isCanonical($0) }) {
+                flags |= RecordLayout.timestampElided
+            } else {
+                Self.withBytes("timestamp") { JSONScanner.writeKey($0, into: &extras, symbols: &symbols) }
+                timestampText.bytes.withUnsafeBytes {
+                    JSONScanner.writeString($0, into: &extras, symbols: &symbols, intern: false)
+                }
+                extraCount += 1
+            }
+        }
+        // Empty ids are kept as they came, after the other fields (as the JSON path does).
+        if m.userId?.isEmpty == true { stringExtra("userId", "", intern: false) }
+        if m.anonymousId?.isEmpty == true { stringExtra("anonymousId", "", intern: false) }
+        if m.previousId?.isEmpty == true { stringExtra("previousId", "", intern: false) }
+        extraCount += (m.userId?.isEmpty == true ? 1 : 0) + (m.anonymousId?.isEmpty == true ? 1 : 0)
+            + (m.previousId?.isEmpty == true ? 1 : 0)
+        let nameId: UInt32
+        if m.type == .track, let event = m.event {
+            flags |= RecordLayout.eventFromField
+            nameId = Self.withBytes(event) { symbols.intern($0) }
+        } else {
+            if let event = m.event {
+                stringExtra("event", event, intern: false)
+                extraCount += 1
+            }
+            let implied = m.type.impliedEventName
+            nameId = symbols.intern(UnsafeRawBufferPointer(start: implied.utf8Start, count: implied.utf8CodeUnitCount))
+        }
+        let channelId = m.channel.map { c in Self.withBytes(c) { symbols.intern($0) } } ?? 0
+        if extraCount > 0 { flags |= RecordLayout.hasExtras }
+
+        record.bytes.removeAll(keepingCapacity: true)
+        record.append(RecordLayout.version)
+        record.append(m.type.rawValue)
+        record.appendLittleEndian(flags)
+        record.appendLittleEndian(time)
+        record.appendLittleEndian(nameId)
+        record.appendLittleEndian(channelId)
+        messageIdHash = Self.withBytes(m.messageId) { b in
+            record.appendBytesWithLength(b)
+            return Hashing.hash64(b)
+        }
+        if let user { Self.withBytes(user) { record.appendBytesWithLength($0) } }
+        if let anonymous { Self.withBytes(anonymous) { record.appendBytesWithLength($0) } }
+        if let previous { Self.withBytes(previous) { record.appendBytesWithLength($0) } }
+        if extraCount > 0 {
+            extras.bytes.withUnsafeBytes { record.append($0) }
+            record.appendVarint(0)
+        }
+        return nil
+    }
+
+    private mutating func objectExtra(_ key: String, _ object: [String: JSONValue]) {
+        Self.withBytes(key) { JSONScanner.writeKey($0, into: &extras, symbols: &symbols) }
+        writeObject(object)
+    }
+
+    private mutating func stringExtra(_ key: String, _ value: String, intern: Bool) {
+        Self.withBytes(key) { JSONScanner.writeKey($0, into: &extras, symbols: &symbols) }
+        Self.withBytes(value) { JSONScanner.writeString($0, into: &extras, symbols: &symbols, intern: intern) }
+    }
+
+    /// An object's entries in the order `Message.jsonBytes()` writes them (sorted keys).
+    private mutating func writeObject(_ entries: [String: JSONValue]) {
+        extras.append(ValueTag.object)
+        if entries.count == 1, let (key, value) = entries.first {
+            writeEntry(key, value)
+        } else {
+            for (key, value) in entries.sorted(by: { $0.key < $1.key }) { writeEntry(key, value) }
+        }
+        extras.appendVarint(0)
+    }
+
+    private mutating func writeEntry(_ key: String, _ value: JSONValue) {
+        let lowCardinality = Self.withBytes(key) { k in
+            JSONScanner.writeKey(k, into: &extras, symbols: &symbols)
+            return JSONScanner.isLowCardinalityKey(k)
+        }
+        writeValue(value, internValues: lowCardinality)
+    }
+
+    private mutating func writeValue(_ value: JSONValue, internValues: Bool) {
+        switch value {
+        case .null: extras.append(ValueTag.null)
+        case .bool(let b): extras.append(b ? ValueTag.true : ValueTag.false)
+        case .integer(let i):
+            // Up to 18 digits is an exact integer; Int64's extremes (19 digits) keep their text, as parsed JSON does.
+            if i.magnitude < 1_000_000_000_000_000_000 {
+                extras.append(ValueTag.integer)
+                extras.appendSignedVarint(i)
+            } else {
+                extras.append(ValueTag.numberText)
+                Self.withBytes(String(i)) { extras.appendBytesWithLength($0) }
+            }
+        case .number(let d):
+            guard d.isFinite else {
+                extras.append(ValueTag.null)
+                return
+            }
+            // The text `Message.jsonBytes()` writes, transcoded by the scanner's own number rules.
+            Self.withBytes("\(d)") { text in
+                var scanner = JSONScanner(input: text, scratch: [])
+                do {
+                    try scanner.transcodeValue(into: &extras, symbols: &symbols)
+                } catch {
+                    extras.append(ValueTag.null)  // unreachable: Swift prints finite doubles as JSON numbers
+                }
+            }
+        case .string(let s): Self.withBytes(s) { JSONScanner.writeString($0, into: &extras, symbols: &symbols, intern: internValues) }
+        case .array(let items):
+            extras.append(ValueTag.array)
+            for item in items { writeValue(item, internValues: internValues) }
+            extras.append(ValueTag.end)
+        case .object(let entries): writeObject(entries)
+        }
+    }
+
+    /// How deeply `m`'s objects nest (1 for a flat `properties`).
+    private static func depth(of m: Message) -> Int {
+        func depth(_ entries: [String: JSONValue]) -> Int {
+            var deepest = 0
+            for v in entries.values { deepest = max(deepest, depth(v)) }
+            return 1 + deepest
+        }
+        func depth(_ v: JSONValue) -> Int {
+            switch v {
+            case .array(let items):
+                var deepest = 0
+                for item in items { deepest = max(deepest, depth(item)) }
+                return 1 + deepest
+            case .object(let entries): return depth(entries)
+            default: return 0
+            }
+        }
+        return 1 + max(depth(m.properties), depth(m.traits), depth(m.context))
+    }
+
+    @inline(__always)
+    private static func withBytes<R>(_ s: String, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        var s = s
+        return s.withUTF8 { body(UnsafeRawBufferPointer($0)) }
+    }
+}
