@@ -215,6 +215,29 @@ private func track(_ id: String, user: String = "u1", event: String = "E", extra
         }
     }
 
+    /// Batches received in the same millisecond share one entry of received times (single appends from many
+    /// callers are the common case); each event still reads its batch's time.
+    @Test func batchesOfOneMillisecondShareAReceivedEntry() throws {
+        try withStore { store in
+            func batch(_ ids: [String], at time: Int64) -> AppendBatch {
+                var b = store.encode(ids.map { Array(track($0).utf8) }, source: "test")
+                b.receivedTime = time
+                return b
+            }
+            let t0: Int64 = 1_767_225_600_000
+            _ = try store.submitSync(batch(["a", "b"], at: t0))
+            _ = try store.submitSync(batch(["c"], at: t0))
+            _ = try store.submitSync(batch(["a"], at: t0 + 1))  // only a duplicate: no entry
+            _ = try store.submitSync(batch(["d"], at: t0 + 2))
+            _ = try store.submitSync(batch(["e"], at: t0 + 2))
+            _ = try store.submitSync(batch(["f"], at: t0))
+            let entries = try store.env.read { txn in try store.log.receivedTimes(txn, from: 1, to: 100) }
+            #expect(entries.map(\.0) == [1, 4, 6])
+            #expect(entries.map(\.1) == [t0, t0 + 2, t0])
+            #expect(try allEvents(store).map(\.receivedTime) == [t0, t0, t0, t0 + 2, t0 + 2, t0])
+        }
+    }
+
     // MARK: Rejected messages
 
     @Test func rejectedMessagesAreKeptWithSourceLineAndReason() throws {

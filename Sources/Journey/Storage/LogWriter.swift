@@ -221,10 +221,12 @@ final class LogWriter: @unchecked Sendable {
             var nameCounts: [UInt32: UInt64] = [:]
             var lastName: UInt32 = 0
             var lastNameCount: UInt64 = 0
+            // A batch's received time is stored at its first new position, unless the entry before already says
+            // the same (concurrent single appends often share a millisecond: one entry each cost ~24 bytes/event).
+            var lastReceived = try txn.withCursor(log.received) { c in try c.last()?.value.loadUnaligned(as: Int64.self) }
             for (b, batch) in batches.enumerated() where batch.recordCount > 0 {
-                var t = batch.receivedTime
-                try withUnsafeBytes(of: &t) { try txn.put(log.received, key: next, value: $0) }
                 results[b].reserveCapacity(batch.recordCount)
+                var receivedStored = lastReceived == batch.receivedTime
                 try batch.records.withUnsafeBytes { records in
                     var start = 0
                     for i in 0..<batch.recordCount {
@@ -239,6 +241,12 @@ final class LogWriter: @unchecked Sendable {
                         } else {
                             guard next <= EventLog.positionMask else {
                                 throw StoreError("the log is full: positions are limited to \(EventLog.positionMask)")
+                            }
+                            if !receivedStored {
+                                var t = batch.receivedTime
+                                try withUnsafeBytes(of: &t) { try txn.put(log.received, key: next, value: $0) }
+                                lastReceived = t
+                                receivedStored = true
                             }
                             try txn.put(
                                 log.events, key: next, value: UnsafeRawBufferPointer(rebasing: records[start..<end]),
