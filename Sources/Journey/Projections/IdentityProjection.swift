@@ -261,6 +261,19 @@ struct IdentityBatch {
 
     /// The surviving person of local person `i` (path-halving union-find).
     @inline(__always)
+    /// Points every person straight at its survivor, so `survivor(of:)` is one read and the batch can be shared
+    /// read-only (the bulk rebuild's writers and its helper thread).
+    mutating func flattenRoots() {
+        for i in persons.indices { persons[i].parent = root(Int32(i)) }
+    }
+
+    /// The survivor of `i`, without shortening the path (`root` does): for a batch shared read-only.
+    func survivor(of i: Int32) -> Int32 {
+        var x = i
+        while persons[Int(x)].parent != x { x = persons[Int(x)].parent }
+        return x
+    }
+
     mutating func root(_ i: Int32) -> Int32 {
         var x = i
         while true {

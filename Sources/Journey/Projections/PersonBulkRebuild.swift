@@ -25,12 +25,22 @@ enum PersonBulkRebuild {
         batch.reset(nextPerson: 1)
         try resolve(log: log, through: last, into: &batch, dbs: dbs)
         batch.eventIdentifiers = batch.ids.count
-        try writeIdentifiers(dbs, log: log, &batch)
-        try writePersons(dbs, log: log, &batch)
-        try writeMerges(dbs, log: log, &batch)
-        let groups = TimelineGroups(&batch)
-        try writeTimelines(dbs, log: log, groups, persons: batch.persons)
-        let counter = UInt64(batch.nextPerson)
+        batch.sortPersonsByNumber()
+        batch.flattenRoots()
+        // Read-only from here, so the CPU-only steps go to a helper thread while this one writes: the identifiers'
+        // key order (needed third), then the timelines' grouping and sorting (needed last).
+        let resolved = batch
+        let identifierOrder = Handoff<[Int32]>()
+        let timelineGroups = Handoff<TimelineGroups>()
+        DispatchQueue.global().async {
+            identifierOrder.put(Self.identifierOrder(resolved))
+            timelineGroups.put(TimelineGroups(resolved))
+        }
+        try writePersons(dbs, log: log, resolved)
+        try writeMerges(dbs, log: log, resolved)
+        try writeIdentifiers(dbs, log: log, resolved, order: identifierOrder.take())
+        try writeTimelines(dbs, log: log, timelineGroups.take(), persons: resolved.persons)
+        let counter = UInt64(resolved.nextPerson)
         try log.env.write { txn in
             try ProjectionMeta(version: IdentityProjection.version, checkpoint: last, counter: counter)
                 .write(&txn, dbs.meta, name: IdentityProjection.name)
@@ -84,14 +94,21 @@ enum PersonBulkRebuild {
         while start < count { start = try env.write { txn in try body(&txn, start) } }
     }
 
-    /// `person_ids`: every identifier that has a person, in key order.
-    private static func writeIdentifiers(_ dbs: PersonDatabases, log: EventLog, _ batch: inout IdentityBatch) throws {
+    /// Every identifier that has a person, in `person_ids` key order.
+    private static func identifierOrder(_ batch: borrowing IdentityBatch) -> [Int32] {
         var order: [Int32] = []
         order.reserveCapacity(batch.ids.count)
         for i in 0..<Int32(batch.ids.count) where batch.ids.owner[Int(i)] >= 0 { order.append(i) }
         batch.ids.sortByKey(&order)
+        return order
+    }
+
+    /// `person_ids`: the identifiers of `order`, in that (key) order.
+    private static func writeIdentifiers(
+        _ dbs: PersonDatabases, log: EventLog, _ batch: borrowing IdentityBatch, order: [Int32]
+    ) throws {
         var numbers = [UInt32](repeating: 0, count: order.count)
-        for (j, i) in order.enumerated() { numbers[j] = batch.persons[Int(batch.root(batch.ids.owner[Int(i)]))].number }
+        for (j, i) in order.enumerated() { numbers[j] = batch.persons[Int(batch.survivor(of: batch.ids.owner[Int(i)]))].number }
         let ids = batch.ids
         var key: [UInt8] = []
         var previous: [UInt8] = []
@@ -135,11 +152,9 @@ enum PersonBulkRebuild {
     }
 
     /// `persons`: each surviving person's record, in number order.
-    private static func writePersons(_ dbs: PersonDatabases, log: EventLog, _ batch: inout IdentityBatch) throws {
-        batch.sortPersonsByNumber()
-        // Read-only from here: one copy (retains) up front. Reached through the `inout` in the closure below, each
-        // `encode` call copied and destroyed the whole batch: ~10% of a 10M-event rebuild (perf).
-        let batch = batch
+    /// Takes the batch as a value, not `inout`: reached through an `inout` in the closure below, each `encode` call
+    /// copied and destroyed the whole batch (~10% of a 10M-event rebuild, perf).
+    private static func writePersons(_ dbs: PersonDatabases, log: EventLog, _ batch: IdentityBatch) throws {
         let order = batch.numberOrder
         var record = ByteWriter(capacity: 256)
         var sortedIds: [Int32] = []
@@ -164,7 +179,7 @@ enum PersonBulkRebuild {
     }
 
     /// `person_merges`: the merge history, keyed by survivor (sorted, so the puts walk the tree in order).
-    private static func writeMerges(_ dbs: PersonDatabases, log: EventLog, _ batch: inout IdentityBatch) throws {
+    private static func writeMerges(_ dbs: PersonDatabases, log: EventLog, _ batch: borrowing IdentityBatch) throws {
         let merges = batch.merges.sorted { ($0.survivor, $0.position) < ($1.survivor, $1.position) }
         try inTransactions(log.env, count: merges.count) { txn, start in
             var j = start
@@ -211,6 +226,26 @@ enum PersonBulkRebuild {
                 }
                 return b
             }
+        }
+    }
+}
+
+/// A value computed on a helper thread, taken (waiting if need be) by the thread that needs it.
+private final class Handoff<T: Sendable>: Sendable {
+    private let value = Mutex<T?>(nil)
+    private let ready = DispatchSemaphore(value: 0)
+
+    func put(_ v: T) {
+        value.withLock { $0 = v }
+        ready.signal()
+    }
+
+    func take() -> T {
+        ready.wait()
+        return value.withLock { v in
+            guard let t = v else { preconditionFailure("Handoff.take before put") }
+            v = nil
+            return t
         }
     }
 }

@@ -17,7 +17,7 @@ struct TimelineProjection {
 
     /// Runs after `IdentityProjection.write` of the same batch (which fills `batch.numberOrder`).
     func write(_ txn: inout WriteTransaction, _ batch: inout IdentityBatch, through last: UInt64) throws {
-        let groups = TimelineGroups(&batch)
+        let groups = TimelineGroups(batch)
         // Reused across persons: entries of the stored persons a survivor absorbed (with the new ones), stored
         // entries from the first chunk rewritten, and what is written from there.
         var members: [PackedEntry] = []
@@ -195,7 +195,7 @@ struct TimelineGroups {
     var absorbed: [UInt32] = []
 
     /// Needs `batch.numberOrder` (filled by `IdentityProjection.write` or the bulk rebuild).
-    init(_ batch: inout IdentityBatch) {
+    init(_ batch: borrowing IdentityBatch) {
         precondition(MemoryLayout<PackedEntry>.stride == TimelineLayout.entrySize)
         var bucketOf = [Int32](repeating: -1, count: batch.persons.count)
         for p in batch.numberOrder {
@@ -211,7 +211,7 @@ struct TimelineGroups {
         starts = [Int](repeating: 0, count: survivors.count + 1)
         var eventBucket = [Int32](repeating: 0, count: count)
         for k in 0..<count {
-            let b = bucketOf[Int(batch.root(batch.events[k].person))]
+            let b = bucketOf[Int(batch.survivor(of: batch.events[k].person))]
             eventBucket[k] = b
             starts[Int(b) + 1] += 1
         }
