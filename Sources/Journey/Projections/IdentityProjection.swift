@@ -259,8 +259,6 @@ struct IdentityBatch {
 
     // MARK: Step 3
 
-    /// The surviving person of local person `i` (path-halving union-find).
-    @inline(__always)
     /// Points every person straight at its survivor, so `survivor(of:)` is one read and the batch can be shared
     /// read-only (the bulk rebuild's writers and its helper thread).
     mutating func flattenRoots() {
@@ -268,12 +266,15 @@ struct IdentityBatch {
     }
 
     /// The survivor of `i`, without shortening the path (`root` does): for a batch shared read-only.
+    @inline(__always)
     func survivor(of i: Int32) -> Int32 {
         var x = i
         while persons[Int(x)].parent != x { x = persons[Int(x)].parent }
         return x
     }
 
+    /// The surviving person of local person `i` (path-halving union-find).
+    @inline(__always)
     mutating func root(_ i: Int32) -> Int32 {
         var x = i
         while true {
