@@ -135,22 +135,13 @@ public final class JourneyStore: Sendable {
     /// Typed messages straight to records (`MessageEncoder.encode(_:receivedTime:)`): the same records and
     /// rejections as their JSON, without writing and parsing it.
     func encode(_ messages: [Message], source: String) -> AppendBatch {
-        var encoder = takeEncoder()
-        defer { returnEncoder(encoder) }
-        let now = Self.nowMillis()
-        var batch = AppendBatch(receivedTime: now, expectedMessages: messages.count)
-        for (i, m) in messages.enumerated() {
-            if let rejection = encoder.encode(m, receivedTime: now) {
-                let raw = String(decoding: m.jsonBytes().prefix(1 << 20), as: UTF8.self)
-                batch.add(
-                    rejected: RejectedMessage(raw: raw, source: source, line: i + 1, reason: rejection.description, time: now),
-                    because: rejection)
-            } else {
-                batch.add(record: encoder.record.bytes, hash: encoder.messageIdHash)
+        newBatch(messages: messages.count) { batch, encoder, now in
+            for (i, m) in messages.enumerated() {
+                keep(
+                    encoder.encode(m, receivedTime: now), of: encoder, raw: String(decoding: m.jsonBytes().prefix(1 << 20), as: UTF8.self),
+                    into: &batch, source: source, line: i + 1, now: now)
             }
         }
-        batch.seal()
-        return batch
     }
 
     /// Blocking form for command-line tools and tests: waits on the calling thread.
@@ -159,15 +150,22 @@ public final class JourneyStore: Sendable {
     }
 
     func encode(_ messages: [[UInt8]], source: String, firstLine: Int = 1) -> AppendBatch {
+        newBatch(messages: messages.count) { batch, encoder, now in
+            // A record is smaller than its JSON: the JSON's size bounds the buffer, so it is allocated once.
+            batch.records.reserveCapacity(messages.reduce(0) { $0 + $1.count })
+            for (i, m) in messages.enumerated() {
+                m.withUnsafeBytes { encodeOne($0, into: &batch, encoder: &encoder, now: now, source: source, line: firstLine + i) }
+            }
+        }
+    }
+
+    /// A batch filled by `fill` with a pooled encoder and one clock reading, sealed for the writer.
+    private func newBatch(messages: Int, _ fill: (inout AppendBatch, inout MessageEncoder, Int64) -> Void) -> AppendBatch {
         var encoder = takeEncoder()
         defer { returnEncoder(encoder) }
         let now = Self.nowMillis()
-        var batch = AppendBatch(receivedTime: now, expectedMessages: messages.count)
-        // A record is smaller than its JSON: the JSON's size bounds the buffer, so it is allocated once.
-        batch.records.reserveCapacity(messages.reduce(0) { $0 + $1.count })
-        for (i, m) in messages.enumerated() {
-            m.withUnsafeBytes { encodeOne($0, into: &batch, encoder: &encoder, now: now, source: source, line: firstLine + i) }
-        }
+        var batch = AppendBatch(receivedTime: now, expectedMessages: messages)
+        fill(&batch, &encoder, now)
         batch.seal()
         return batch
     }
@@ -176,10 +174,20 @@ public final class JourneyStore: Sendable {
         _ line: UnsafeRawBufferPointer, into batch: inout AppendBatch, encoder: inout MessageEncoder, now: Int64,
         source: String, line number: Int
     ) {
-        if let rejection = encoder.encode(line, receivedTime: now) {
-            let raw = String(decoding: line.prefix(1 << 20), as: UTF8.self)
+        keep(
+            encoder.encode(line, receivedTime: now), of: encoder, raw: String(decoding: line.prefix(1 << 20), as: UTF8.self),
+            into: &batch, source: source, line: number, now: now)
+    }
+
+    /// Adds the message `encoder` just encoded to `batch`: its record, or, when `rejection` says it was refused, the
+    /// rejected message with its raw text (built only then).
+    private func keep(
+        _ rejection: Rejection?, of encoder: borrowing MessageEncoder, raw: @autoclosure () -> String, into batch: inout AppendBatch,
+        source: String, line: Int, now: Int64
+    ) {
+        if let rejection {
             batch.add(
-                rejected: RejectedMessage(raw: raw, source: source, line: number, reason: rejection.description, time: now),
+                rejected: RejectedMessage(raw: raw(), source: source, line: line, reason: rejection.description, time: now),
                 because: rejection)
         } else {
             batch.add(record: encoder.record.bytes, hash: encoder.messageIdHash)

@@ -35,8 +35,12 @@ extension MessageEncoder {
             guard let event = m.event else { return Rejection(field: "event", message: "missing: track needs an event name") }
             guard !event.isEmpty else { return Rejection(field: "event", message: "empty: track needs an event name") }
         }
-        // The timestamp as the JSON carries it: its text decides whether it is canonical (elided) or kept.
-        var timestampText = ByteWriter(capacity: 32)
+        // The timestamp as the JSON carries it: its text decides whether it is canonical (elided) or kept. Written
+        // into the scanner's scratch (unused here), so no buffer is allocated per message.
+        var timestampText = ByteWriter(capacity: 0)
+        swap(&timestampText.bytes, &scratch)
+        timestampText.bytes.removeAll(keepingCapacity: true)
+        defer { swap(&timestampText.bytes, &scratch) }
         var time = receivedTime
         if let t = m.timestamp {
             RFC3339.format(t, into: &timestampText)
@@ -50,19 +54,15 @@ extension MessageEncoder {
 
         // Extras, in the order the JSON path meets them.
         extras.bytes.removeAll(keepingCapacity: true)
-        var extraCount = 0
         if let name = m.name {
             stringExtra("name", name, intern: true)
-            extraCount += 1
         }
         if let groupId = m.groupId {
             stringExtra("groupId", groupId, intern: false)
-            extraCount += 1
         }
         if !m.properties.isEmpty { objectExtra("properties", m.properties) }
         if !m.traits.isEmpty { objectExtra("traits", m.traits) }
         if !m.context.isEmpty { objectExtra("context", m.context) }
-        extraCount += (m.properties.isEmpty ? 0 : 1) + (m.traits.isEmpty ? 0 : 1) + (m.context.isEmpty ? 0 : 1)
         var flags: UInt16 = 0
         if user != nil { flags |= RecordLayout.hasUserId }
         if anonymous != nil { flags |= RecordLayout.hasAnonymousId }
@@ -76,15 +76,12 @@ extension MessageEncoder {
                 timestampText.bytes.withUnsafeBytes {
                     JSONScanner.writeString($0, into: &extras, symbols: &symbols, intern: false)
                 }
-                extraCount += 1
             }
         }
         // Empty ids are kept as they came, after the other fields (as the JSON path does).
         if m.userId?.isEmpty == true { stringExtra("userId", "", intern: false) }
         if m.anonymousId?.isEmpty == true { stringExtra("anonymousId", "", intern: false) }
         if m.previousId?.isEmpty == true { stringExtra("previousId", "", intern: false) }
-        extraCount += (m.userId?.isEmpty == true ? 1 : 0) + (m.anonymousId?.isEmpty == true ? 1 : 0)
-            + (m.previousId?.isEmpty == true ? 1 : 0)
         let nameId: UInt32
         if m.type == .track, let event = m.event {
             flags |= RecordLayout.eventFromField
@@ -92,13 +89,13 @@ extension MessageEncoder {
         } else {
             if let event = m.event {
                 stringExtra("event", event, intern: false)
-                extraCount += 1
             }
             let implied = m.type.impliedEventName
             nameId = symbols.intern(UnsafeRawBufferPointer(start: implied.utf8Start, count: implied.utf8CodeUnitCount))
         }
         let channelId = m.channel.map { c in Self.withBytes(c) { symbols.intern($0) } } ?? 0
-        if extraCount > 0 { flags |= RecordLayout.hasExtras }
+        let hasExtras = !extras.bytes.isEmpty
+        if hasExtras { flags |= RecordLayout.hasExtras }
 
         record.bytes.removeAll(keepingCapacity: true)
         record.append(RecordLayout.version)
@@ -114,7 +111,7 @@ extension MessageEncoder {
         if let user { Self.withBytes(user) { record.appendBytesWithLength($0) } }
         if let anonymous { Self.withBytes(anonymous) { record.appendBytesWithLength($0) } }
         if let previous { Self.withBytes(previous) { record.appendBytesWithLength($0) } }
-        if extraCount > 0 {
+        if hasExtras {
             extras.bytes.withUnsafeBytes { record.append($0) }
             record.appendVarint(0)
         }

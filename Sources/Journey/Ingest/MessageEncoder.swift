@@ -120,7 +120,6 @@ struct MessageEncoder {
         extras.bytes.removeAll(keepingCapacity: true)
         for i in 0..<Field.count { spans[i] = nil }
         var problem: Rejection?
-        var extraCount = 0
         var eventNotString = false
 
         s.skipWhitespace()
@@ -159,7 +158,6 @@ struct MessageEncoder {
                         s.withBytes(span) {
                             JSONScanner.writeString($0, into: &extras, symbols: &symbols, intern: field == .name)
                         }
-                        extraCount += 1
                     }
                 } else {
                     if let field, problem == nil {
@@ -176,7 +174,6 @@ struct MessageEncoder {
                     try s.transcodeValue(into: &extras, symbols: &symbols, internValues: s.withBytes(keySpan) {
                         JSONScanner.isLowCardinalityKey($0)
                     })
-                    extraCount += 1
                 }
                 s.skipWhitespace()
                 let d = s.peek()
@@ -263,14 +260,12 @@ struct MessageEncoder {
                 flags |= RecordLayout.timestampElided
             } else {
                 appendStringExtra("timestamp", ts, s)
-                extraCount += 1
             }
         }
         // Empty ids, and previousId / event where they are not core, go back to the extras as they were.
         for f in Field.ids {
             if let span = spans[f.rawValue], span.count == 0 {
                 appendStringExtra(f.name, span, s)
-                extraCount += 1
             }
         }
         let nameId: UInt32
@@ -280,13 +275,14 @@ struct MessageEncoder {
         } else {
             if let eventSpan {
                 appendStringExtra("event", eventSpan, s)
-                extraCount += 1
             }
             let implied = type.impliedEventName
             nameId = symbols.intern(UnsafeRawBufferPointer(start: implied.utf8Start, count: implied.utf8CodeUnitCount))
         }
         let channelId = spans[Field.channel.rawValue].map { span in s.withBytes(span) { symbols.intern($0) } } ?? 0
-        if extraCount > 0 { flags |= RecordLayout.hasExtras }
+        // Every extra field wrote its key: whether there are any is whether anything was written.
+        let hasExtras = !extras.bytes.isEmpty
+        if hasExtras { flags |= RecordLayout.hasExtras }
 
         record.bytes.removeAll(keepingCapacity: true)
         record.append(RecordLayout.version)
@@ -302,7 +298,7 @@ struct MessageEncoder {
         if let user { s.withBytes(user) { record.appendBytesWithLength($0) } }
         if let anonymous { s.withBytes(anonymous) { record.appendBytesWithLength($0) } }
         if let previous, previous.count > 0 { s.withBytes(previous) { record.appendBytesWithLength($0) } }
-        if extraCount > 0 {
+        if hasExtras {
             extras.bytes.withUnsafeBytes { record.append($0) }
             record.appendVarint(0)
         }

@@ -19,11 +19,10 @@ protocol AppendObserver: Sendable {
 final class LogWriter: @unchecked Sendable {
     typealias Completion = @Sendable (Result<[AppendOutcome], any Error>) -> Void
 
-    private struct Request {
-        var batch: AppendBatch
-        var completion: Completion
-        /// Not an append: write every waiting messageId to the index (`flushMessageIds`).
-        var flushIndex = false
+    private enum Request {
+        case append(AppendBatch, Completion)
+        /// Write every waiting messageId to the index (`flushMessageIds`).
+        case flushIndex(Completion)
     }
 
     /// Records per transaction, at most (bounded dirty pages; lmdb.md).
@@ -58,7 +57,7 @@ final class LogWriter: @unchecked Sendable {
             completion(.failure(StoreError("the store is closed")))
             return
         }
-        queue.append(Request(batch: batch, completion: completion))
+        queue.append(.append(batch, completion))
         condition.signal()
         condition.unlock()
     }
@@ -72,7 +71,7 @@ final class LogWriter: @unchecked Sendable {
             completion(.failure(StoreError("the store is closed")))
             return
         }
-        queue.append(Request(batch: AppendBatch(), completion: completion, flushIndex: true))
+        queue.append(.flushIndex(completion))
         condition.signal()
         condition.unlock()
     }
@@ -106,19 +105,20 @@ final class LogWriter: @unchecked Sendable {
                 condition.unlock()
                 return
             }
-            if let first = queue.first, first.flushIndex {
+            if case .flushIndex(let completion)? = queue.first {
                 queue.removeFirst()
                 condition.unlock()
-                first.completion(Result { try flushWaiting(); return [] })
+                completion(Result { try flushWaiting(); return [] })
                 continue
             }
-            var taken: [Request] = []
+            var taken: [(batch: AppendBatch, completion: Completion)] = []
             var records = 0
-            while let first = queue.first, !first.flushIndex,
-                taken.isEmpty || records + first.batch.recordCount <= Self.maxRecordsPerCommit
+            while case .append(let batch, let completion)? = queue.first,
+                taken.isEmpty || records + batch.recordCount <= Self.maxRecordsPerCommit
             {
-                records += first.batch.recordCount
-                taken.append(queue.removeFirst())
+                records += batch.recordCount
+                taken.append((batch, completion))
+                queue.removeFirst()
             }
             lastGroup = taken.count
             condition.unlock()

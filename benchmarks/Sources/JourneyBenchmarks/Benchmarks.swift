@@ -81,7 +81,7 @@ struct JourneyBenchmarks {
         /// Appends the batches with four calls in flight: callers encode while the writer commits what is queued
         /// (group commit).
         func appendInFlight<Batch: Sendable>(
-            _ store: JourneyStore, _ batches: [Batch], _ append: @escaping @Sendable (Batch) async throws -> Int
+            _ batches: [Batch], _ append: @escaping @Sendable (Batch) async throws -> Int
         ) async throws {
             try await withThrowingTaskGroup(of: Int.self) { group in
                 var next = 0
@@ -100,10 +100,10 @@ struct JourneyBenchmarks {
             }
         }
         func appendInFlight(_ store: JourneyStore, _ batches: [[[UInt8]]]) async throws {
-            try await appendInFlight(store, batches) { try await store.append(json: $0).count }
+            try await appendInFlight(batches) { try await store.append(json: $0).count }
         }
         func appendInFlight(_ store: JourneyStore, _ batches: [[Message]]) async throws {
-            try await appendInFlight(store, batches) { try await store.append($0).count }
+            try await appendInFlight(batches) { try await store.append($0).count }
         }
 
         func freshStore(_ name: String, bulkWrites: Bool = false) throws -> JourneyStore {

@@ -89,9 +89,15 @@ public struct FunnelEvaluator: Sendable {
         self.entryTo = entryTo
     }
 
-    @inline(__always) func inRange(_ t: Int64) -> Bool { t >= entryFrom && t < entryTo }
+    @inline(__always) func inRange(_ t: Int64) -> Bool { Self.inRange(t, from: entryFrom, to: entryTo) }
 
-    @inline(__always) func deadline(_ start: Int64) -> Int64 {
+    @inline(__always) func deadline(_ start: Int64) -> Int64 { Self.deadline(start, window: window) }
+
+    /// Static forms, for the level pass: it holds its scratch (properties of `self`) through pointers, so it cannot
+    /// call methods on `self` meanwhile.
+    @inline(__always) static func inRange(_ t: Int64, from: Int64, to: Int64) -> Bool { t >= from && t < to }
+
+    @inline(__always) static func deadline(_ start: Int64, window: Int64) -> Int64 {
         let (d, overflow) = start.addingReportingOverflow(window)
         return overflow ? .max : d
     }
@@ -138,7 +144,7 @@ public struct FunnelEvaluator: Sendable {
                                     let s = Int(h.code)
                                     guard s < n else { continue }
                                     if s == 0 {
-                                        guard h.time >= from && h.time < to else { continue }
+                                        guard Self.inRange(h.time, from: from, to: to) else { continue }
                                         levelStart[0] = h.time
                                         levelSet[0] = true
                                         chainTimes[0] = h.time
@@ -146,8 +152,7 @@ public struct FunnelEvaluator: Sendable {
                                     } else {
                                         guard levelSet[s - 1] else { continue }
                                         let start = levelStart[s - 1]
-                                        let (d, overflow) = start.addingReportingOverflow(window)
-                                        guard h.time <= (overflow ? .max : d) else { continue }
+                                        guard h.time <= Self.deadline(start, window: window) else { continue }
                                         if levelSet[s] && levelStart[s] >= start { continue }
                                         levelStart[s] = start
                                         levelSet[s] = true
