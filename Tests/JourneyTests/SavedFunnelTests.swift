@@ -1,4 +1,5 @@
 import Foundation
+import LMDB
 import Testing
 
 @testable import Journey
@@ -89,7 +90,7 @@ struct SavedFunnelTests {
         }
     }
 
-    @Test("a merge folds two persons' progress into one: the absorbed person's row goes, the survivor is re-evaluated")
+    @Test("a merge folds two persons' progress into one: the absorbed person's attempt leaves the counts, the survivor is re-evaluated")
     func merges() throws {
         func track(_ id: String, _ event: String, user: String? = nil, anon: String? = nil, minute: Int) -> [UInt8] {
             var f = ["\"messageId\":\"\(id)\"", "\"type\":\"track\"", "\"event\":\"\(event)\""]
@@ -110,5 +111,87 @@ struct SavedFunnelTests {
             #expect(r.steps[1].fromPrevious?.median == 300)
             try expectEqual(store, d)
         }
+    }
+
+    @Test("hundreds of small commits: the fine counters' pending changes are folded in as they pile up, and the quantiles stay exact throughout")
+    func pendingAndFolds() throws {
+        var lines = generatedLines(customers: 250, seed: 21)
+        var rng = SplitMix64(seed: 9)
+        for i in stride(from: lines.count - 1, to: 0, by: -1) { lines.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+        try withStore { store in
+            let ds = try definitions()
+            for d in ds { try store.saveFunnel(d) }
+            var i = 0
+            var commits = 0
+            var sawPending = false
+            var sawFold = false
+            var lastRecords: UInt64 = 0
+            while i < lines.count {
+                let n = Int(rng.next() % 8) + 1
+                _ = try store.appendSync(json: lines[i..<min(lines.count, i + n)].map { Array($0.utf8) })
+                i += n
+                commits += 1
+                let records = try pendingRecords(store, funnel: "checkout")
+                #expect(records < FunnelPending.foldRecords)
+                if records > 0 { sawPending = true }
+                if records < lastRecords { sawFold = true }
+                lastRecords = records
+                if commits % 37 == 0 { for d in ds { try expectEqual(store, d) } }
+            }
+            for d in ds { try expectEqual(store, d) }
+            #expect(sawPending && sawFold && commits > 2 * Int(FunnelPending.foldRecords))
+        }
+    }
+
+    @Test("a store whose funnel state has an older layout, or whose funnel lags behind the persons, is recomputed; readers meanwhile get the journeys' answer")
+    func olderStateIsRecomputed() throws {
+        let lines = generatedLines(customers: 200, seed: 8)
+        try withTemporaryDirectory { dir in
+            let path = dir + "/store"
+            let d = try definitions()[0]
+            do {
+                let store = try JourneyStore(path: path, mode: .readWrite)
+                _ = try store.appendSync(json: lines.prefix(600).map { Array($0.utf8) })
+                try store.saveFunnel(d)
+                // What an older version left: no layout version, and counters that are not this layout's.
+                let dbs = try #require(try SavedFunnelRegistry.shared.databases(for: store.env, create: false))
+                try store.env.write { txn in
+                    _ = try SavedFunnelStore.versionKey.withUnsafeBytes { try txn.delete(dbs.meta, key: $0) }
+                    try FunnelKeys.summary(1).withUnsafeBytes { k in
+                        try [Int64](repeating: 7, count: 13).withUnsafeBytes { try txn.put(dbs.state, key: k, value: $0) }
+                    }
+                }
+                store.close()
+            }
+            do {
+                let reader = try JourneyStore(path: path, mode: .readOnly)
+                defer { reader.close() }
+                try expectEqual(reader, d)
+            }
+            let store = try JourneyStore(path: path, mode: .readWrite)
+            defer { store.close() }
+            try expectEqual(store, d)
+            // A checkpoint that is not where the next transaction starts: that funnel is recomputed by it.
+            let dbs = try #require(try SavedFunnelRegistry.shared.databases(for: store.env, create: false))
+            try store.env.write { txn in
+                try SavedFunnelStore.setCheckpoint(&txn, dbs, name: "checkout", id: 1, checkpoint: 3)
+                try FunnelKeys.summary(1).withUnsafeBytes { k in
+                    try [Int64](repeating: 7, count: 13).withUnsafeBytes { try txn.put(dbs.state, key: k, value: $0) }
+                }
+            }
+            _ = try store.appendSync(json: lines.dropFirst(600).map { Array($0.utf8) })
+            try expectEqual(store, d)
+        }
+    }
+}
+
+/// The number of pending records of a saved funnel's fine counters.
+private func pendingRecords(_ store: JourneyStore, funnel: String) throws -> UInt64 {
+    guard let dbs = try SavedFunnelRegistry.shared.databases(for: store.env, create: false) else { return 0 }
+    return try store.env.read { txn in
+        guard let id = try SavedFunnelStore.meta(txn, dbs, name: funnel)?.id else { return 0 }
+        var n: UInt64 = 0
+        try txn.withCursor(dbs.state) { c in try FunnelPending.forEachRecord(&c, id: id) { _, _ in n += 1 } }
+        return n
     }
 }

@@ -36,6 +36,7 @@ struct PersonChanges {
         out.touched = Self.uniqueSorted(out.events.map(\.person))
         out.absorbed = mergedInto.keys.sorted()
         out.mergedSurvivors = Self.uniqueSorted(mergedInto.values.map(final))
+        for absorbed in mergedInto.keys { out.survivors[absorbed] = final(absorbed) }
         return out
     }
 
@@ -54,4 +55,8 @@ struct ResolvedPersonChanges {
     var touched: [UInt32] = []
     var absorbed: [UInt32] = []
     var mergedSurvivors: [UInt32] = []
+    /// Each absorbed person → the person it is part of now.
+    var survivors: [UInt32: UInt32] = [:]
+
+    func survivor(of person: UInt32) -> UInt32 { survivors[person] ?? person }
 }

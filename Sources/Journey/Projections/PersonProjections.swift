@@ -21,6 +21,14 @@ final class PersonProjections: AppendObserver {
     private let scratch = Mutex(IdentityBatch())
     /// What the transaction being applied did to persons, for the observers after this one.
     private let changes = Mutex(PersonChanges())
+    /// Called with each chunk's resolved identities before its persons and timelines are written (the saved funnels
+    /// read the touched persons' timelines as they stood): the database set, the chunk's first position, and whether
+    /// it is the transaction's first chunk.
+    typealias BeforeWrite = @Sendable (borrowing WriteTransaction, borrowing IdentityBatch, PersonDatabases, UInt64, Bool) throws -> Void
+    private let beforeWrite = Mutex<BeforeWrite?>(nil)
+
+    /// Set once, before the writer starts.
+    func setBeforeWrite(_ hook: @escaping BeforeWrite) { beforeWrite.withLock { $0 = hook } }
 
     /// Never throws (the store's initializer must not fail after taking the writer lock): a failure to open is
     /// reported by the first append; a failure to catch up is retried by it.
@@ -60,13 +68,18 @@ final class PersonProjections: AppendObserver {
         changes.withLock { $0.reset() }
         // Normally checkpoint == first − 1; after a failed catch-up at open, the gap is applied here too.
         var from = try Self.checkpoint(txn, dbs) + 1
+        let hook = beforeWrite.withLock { $0 }
+        var firstChunk = true
         while from <= last {
             let to = min(last, from + Self.chunk - 1)
             try scratch.withLock { batch in
-                try Self.apply(&txn, dbs, log: log, from: from, to: to, batch: &batch)
+                try Self.apply(&txn, dbs, log: log, from: from, to: to, batch: &batch) { txn, batch in
+                    try hook?(txn, batch, dbs, from, firstChunk)
+                }
                 changes.withLock { $0.add(&batch) }
             }
             from = to + 1
+            firstChunk = false
         }
     }
 
@@ -94,14 +107,16 @@ final class PersonProjections: AppendObserver {
         return i
     }
 
-    /// Applies log positions `from...to` to both projections in `txn`.
+    /// Applies log positions `from...to` to both projections in `txn`; `beforeWrite` sees the resolved batch first.
     static func apply(
         _ txn: inout WriteTransaction, _ dbs: PersonDatabases, log: EventLog, from: UInt64, to: UInt64,
-        batch: inout IdentityBatch
+        batch: inout IdentityBatch,
+        beforeWrite: ((borrowing WriteTransaction, borrowing IdentityBatch) throws -> Void)? = nil
     ) throws {
         let meta = try ProjectionMeta.read(txn, dbs.meta, name: IdentityProjection.name)
         let identity = IdentityProjection(dbs: dbs)
         try identity.resolve(txn, log: log, from: from, to: to, nextPerson: UInt32(meta?.counter ?? 1), into: &batch)
+        try beforeWrite?(txn, batch)
         try identity.write(&txn, &batch, through: to)
         try TimelineProjection(dbs: dbs).write(&txn, &batch, through: to)
     }

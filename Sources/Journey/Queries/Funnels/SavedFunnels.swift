@@ -24,19 +24,13 @@ extension JourneyStore {
             try Array(name.utf8).withUnsafeBytes { k in try text.withUnsafeBytes { v in try txn.put(dbs.definitions, key: k, value: v) } }
             let compiled = try CompiledFunnel(definition, options: FunnelOptions(), symbols: symbols)
             let funnel = LoadedFunnel(id: id, name: name, definition: definition, compiled: compiled)
-            // Every person with a timeline, in number order (each has a first chunk).
-            var everyone: [UInt32] = []
-            try txn.withCursor(persons.timelines) { c in
-                var e = try c.first()
-                while let entry = e {
-                    if TimelineChunks.chunk(entry.integerKey) == 0 { everyone.append(TimelineChunks.person(entry.integerKey)) }
-                    e = try c.next()
-                }
+            // A state of another layout (a store written by an older version) is recomputed with it.
+            if try SavedFunnelStore.stateVersion(txn, dbs) != SavedFunnelDatabases.stateVersion {
+                try SavedFunnelProjection.recomputeAll(&txn, dbs, persons: persons, log: log, symbols: symbols)
             }
             let checkpoint = try PersonProjections.checkpoint(txn, persons)
-            try SavedFunnelProjection.update(
-                &txn, dbs, [(funnel, everyone)], persons: persons, log: log, symbols: symbols, absorbed: [],
-                through: checkpoint)
+            try SavedFunnelProjection.recompute(&txn, dbs, funnel, persons: persons, log: log, symbols: symbols, through: checkpoint)
+            try SavedFunnelStore.setStateVersion(&txn, dbs)
             try SavedFunnelStore.bumpGeneration(&txn, dbs)
         }
     }
@@ -76,10 +70,14 @@ extension JourneyStore {
     public func savedFunnelResult(named name: String) throws -> FunnelResult? {
         guard let dbs = try SavedFunnelRegistry.shared.databases(for: env, create: !env.readOnly) else { return nil }
         guard let definition = try savedFunnel(named: name) else { return nil }
-        return try env.read { txn -> FunnelResult? in
-            guard let meta = try SavedFunnelStore.meta(txn, dbs, name: name) else { return nil }
+        let maintained = try env.read { txn -> FunnelResult?? in
+            guard let meta = try SavedFunnelStore.meta(txn, dbs, name: name) else { return .some(nil) }
+            // A state of another layout is recomputed by the next writer; meanwhile the journeys answer.
+            guard try SavedFunnelStore.stateVersion(txn, dbs) == SavedFunnelDatabases.stateVersion else { return nil }
             return try SavedFunnelStore.result(txn, dbs, id: meta.id, definition: definition)
         }
+        if let maintained { return maintained }
+        return try funnel(definition)
     }
 
     public func savedFunnelResult(named name: String) async throws -> FunnelResult? {
@@ -91,6 +89,7 @@ extension JourneyStore {
 enum SavedFunnelStore {
     static let generationKey: [UInt8] = [0] + Array("generation".utf8)
     static let nextKey: [UInt8] = [0] + Array("next".utf8)
+    static let versionKey: [UInt8] = [0] + Array("version".utf8)
 
     static func counter<T: TransactionReading & ~Copyable>(_ txn: borrowing T, _ dbs: SavedFunnelDatabases, _ key: [UInt8]) throws -> UInt64 {
         try key.withUnsafeBytes { k in try txn.withValue(dbs.meta, key: k) { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) } } ?? 0
@@ -107,6 +106,15 @@ enum SavedFunnelStore {
 
     static func bumpGeneration(_ txn: inout WriteTransaction, _ dbs: SavedFunnelDatabases) throws {
         try setCounter(&txn, dbs, generationKey, try generation(txn, dbs) + 1)
+    }
+
+    /// The layout version of `funnel_state` (1: written before it was recorded).
+    static func stateVersion<T: TransactionReading & ~Copyable>(_ txn: borrowing T, _ dbs: SavedFunnelDatabases) throws -> UInt64 {
+        max(1, try counter(txn, dbs, versionKey))
+    }
+
+    static func setStateVersion(_ txn: inout WriteTransaction, _ dbs: SavedFunnelDatabases) throws {
+        try setCounter(&txn, dbs, versionKey, SavedFunnelDatabases.stateVersion)
     }
 
     static func nextId(_ txn: inout WriteTransaction, _ dbs: SavedFunnelDatabases) throws -> UInt32 {
@@ -168,6 +176,12 @@ enum SavedFunnelStore {
         let hadDefinition = try nameBytes.withUnsafeBytes { k in try txn.delete(dbs.definitions, key: k) }
         _ = try nameBytes.withUnsafeBytes { k in try txn.delete(dbs.meta, key: k) }
         guard let id = m?.id else { return hadDefinition }
+        try clearState(&txn, dbs, id: id)
+        return true
+    }
+
+    /// Deletes every `funnel_state` entry of a funnel.
+    static func clearState(_ txn: inout WriteTransaction, _ dbs: SavedFunnelDatabases, id: UInt32) throws {
         let prefix = FunnelKeys.prefix(id)
         var keys: [[UInt8]] = []
         try txn.withCursor(dbs.state) { c in
@@ -178,7 +192,6 @@ enum SavedFunnelStore {
             }
         }
         for k in keys { _ = try k.withUnsafeBytes { try txn.delete(dbs.state, key: $0) } }
-        return true
     }
 
     /// The funnel's result from its summary and duration counters.
@@ -223,38 +236,78 @@ enum SavedFunnelStore {
     }
 
     /// The durations of `ranks` (0-based): from the coarsest counters down to the exact values, each level walking
-    /// only the buckets inside the one found above it.
+    /// only the buckets inside the one found above it. The levels with pending records (`FunnelPending`) have their
+    /// changes in that range added as the counters are walked.
     static func valuesAtRanks<T: TransactionReading & ~Copyable>(
         _ txn: borrowing T, _ dbs: SavedFunnelDatabases, id: UInt32, step: Int, kind: Int, ranks: [Int]
     ) throws -> [Int64] {
         try txn.withCursor(dbs.state) { c in
-            try ranks.map { rank -> Int64 in
-                var before: Int64 = 0
-                var bucket: UInt64 = 0
-                var parentShift: UInt64 = 64
-                for level in SavedFunnelDatabases.levels {
-                    let span = parentShift - level.shift
-                    let first = parentShift == 64 ? 0 : bucket << span
-                    let start = FunnelKeys.duration(id, tag: level.tag, step: step, kind: kind, value: first)
-                    let group = Array(start.prefix(7))
-                    var found: UInt64? = nil
-                    var e = try start.withUnsafeBytes { try c.seek($0) }
-                    while let entry = e, entry.key.count == 15, entry.key.prefix(7).elementsEqual(group) {
-                        let value = UInt64(bigEndian: entry.key.loadUnaligned(fromByteOffset: 7, as: UInt64.self))
-                        if parentShift != 64 && value >> span != bucket { break }
-                        let n = Int64(littleEndian: entry.value.loadUnaligned(as: Int64.self))
-                        if before + n > Int64(rank) {
-                            found = value
-                            break
+            try txn.withCursor(dbs.state) { pendingCursor in
+                var overlays: [Int: (lo: UInt64, changes: [Int64])] = [:]
+                return try ranks.map { rank -> Int64 in
+                    var before: Int64 = 0
+                    var bucket: UInt64 = 0
+                    var parentShift: UInt64 = 64
+                    for (index, level) in SavedFunnelDatabases.levels.enumerated() {
+                        let span = parentShift - level.shift
+                        let first = parentShift == 64 ? 0 : bucket << span
+                        // The pending changes of this range, per bucket (the same range serves neighbouring ranks).
+                        var pending: [Int64] = []
+                        if index >= SavedFunnelDatabases.directLevels && parentShift != 64 {
+                            let lo = bucket << parentShift
+                            if let cached = overlays[index], cached.lo == lo {
+                                pending = cached.changes
+                            } else {
+                                pending = try FunnelPending.changes(
+                                    &pendingCursor, id: id, step: step, kind: kind, lo: lo, hi: (bucket + 1) << parentShift,
+                                    shift: level.shift)
+                                overlays[index] = (lo, pending)
+                            }
                         }
-                        before += n
-                        e = try c.next()
+                        let start = FunnelKeys.duration(id, tag: level.tag, step: step, kind: kind, value: first)
+                        let group = Array(start.prefix(7))
+                        var found: UInt64? = nil
+                        var e = try start.withUnsafeBytes { try c.seek($0) }
+                        var p = 0
+                        // The stored counters and the pending changes, merged in bucket order.
+                        while true {
+                            while p < pending.count && pending[p] == 0 { p += 1 }
+                            var stored: (value: UInt64, n: Int64)? = nil
+                            if let entry = e, entry.key.count == 15, entry.key.prefix(7).elementsEqual(group) {
+                                let value = UInt64(bigEndian: entry.key.loadUnaligned(fromByteOffset: 7, as: UInt64.self))
+                                if parentShift == 64 || value >> span == bucket {
+                                    stored = (value, Int64(littleEndian: entry.value.loadUnaligned(as: Int64.self)))
+                                }
+                            }
+                            let value: UInt64
+                            var n: Int64 = 0
+                            if let s = stored, p >= pending.count || s.value <= first + UInt64(p) {
+                                value = s.value
+                                n = s.n
+                                e = try c.next()
+                            } else if p < pending.count {
+                                value = first + UInt64(p)
+                            } else {
+                                break
+                            }
+                            if p < pending.count && first + UInt64(p) == value {
+                                n += pending[p]
+                                p += 1
+                            }
+                            if n > 0 && before + n > Int64(rank) {
+                                found = value
+                                break
+                            }
+                            before += max(0, n)
+                        }
+                        guard let found else {
+                            throw StoreError("saved funnel \(id): its duration counters are inconsistent (rank \(rank)); redefine it")
+                        }
+                        bucket = found
+                        parentShift = level.shift
                     }
-                    guard let found else { throw StoreError("saved funnel \(id): its duration counters are inconsistent (rank \(rank)); redefine it") }
-                    bucket = found
-                    parentShift = level.shift
+                    return Int64(bitPattern: bucket)
                 }
-                return Int64(bitPattern: bucket)
             }
         }
     }
