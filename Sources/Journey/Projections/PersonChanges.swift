@@ -40,10 +40,37 @@ struct PersonChanges {
         return out
     }
 
+    /// The distinct values in increasing order. Person numbers are dense, so when their range is not much wider
+    /// than the list a bitmap does it in two linear passes (the writer calls this several times per commit on
+    /// tens of thousands of numbers); otherwise a sort.
     static func uniqueSorted(_ values: [UInt32]) -> [UInt32] {
+        guard let low = values.min(), let high = values.max() else { return [] }
+        let range = Int(high - low) + 1
+        if range / 64 > 4 * values.count {
+            var out: [UInt32] = []
+            out.reserveCapacity(values.count)
+            for v in values.sorted() where out.last != v { out.append(v) }
+            return out
+        }
+        var bits = [UInt64](repeating: 0, count: range / 64 + 1)
+        var distinct = 0
+        for v in values {
+            let i = Int(v - low)
+            let mask: UInt64 = 1 << UInt64(i & 63)
+            if bits[i >> 6] & mask == 0 {
+                bits[i >> 6] |= mask
+                distinct += 1
+            }
+        }
         var out: [UInt32] = []
-        out.reserveCapacity(values.count)
-        for v in values.sorted() where out.last != v { out.append(v) }
+        out.reserveCapacity(distinct)
+        for (w, word) in bits.enumerated() {
+            var x = word
+            while x != 0 {
+                out.append(low + UInt32(w << 6 + x.trailingZeroBitCount))
+                x &= x - 1
+            }
+        }
         return out
     }
 }

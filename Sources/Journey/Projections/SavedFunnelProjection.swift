@@ -65,6 +65,7 @@ struct CapturedAttempts {
     /// Person i's row (`FunnelRow`, empty when they had not entered) is `rows[ends[i − 1]..<ends[i]]`.
     var rows: [UInt8] = []
     var ends: [Int] = []
+    /// `persons` as a set, built when a transaction has a second chunk (the first needs no check).
     var seen: Set<UInt32> = []
 
     func forEachRow(_ body: (UnsafeRawBufferPointer) -> Void) {
@@ -186,6 +187,11 @@ final class SavedFunnelProjection: AppendObserver {
             c.attempts = funnels.map { _ in CapturedAttempts() }
         }
         guard c.active, !c.funnels.isEmpty else { return }
+        if !firstChunk {
+            for f in c.attempts.indices where c.attempts[f].seen.count != c.attempts[f].persons.count {
+                c.attempts[f].seen.formUnion(c.attempts[f].persons)
+            }
+        }
         let n = batch.persons.count
         for p in batch.persons where !p.persisted { c.firstNew = min(c.firstNew, p.number) }
         var needed: [[Bool]] = []
@@ -217,7 +223,9 @@ final class SavedFunnelProjection: AppendObserver {
             let number = batch.persons[i].number
             let s = Int(batch.survivor(of: Int32(i)))
             which.removeAll(keepingCapacity: true)
-            for f in c.funnels.indices where needed[f][s] && !c.attempts[f].seen.contains(number) { which.append(f) }
+            for f in c.funnels.indices where needed[f][s] && (firstChunk || !c.attempts[f].seen.contains(number)) {
+                which.append(f)
+            }
             if which.isEmpty { continue }
             var reached = [Bool](repeating: false, count: c.funnels.count)
             _ = try TimelineChunks.withTimeline(txn, persons.timelines, person: number, scratch: &joined) { bytes in
@@ -227,7 +235,7 @@ final class SavedFunnelProjection: AppendObserver {
             }
             for f in which {
                 c.attempts[f].persons.append(number)
-                c.attempts[f].seen.insert(number)
+                if !firstChunk { c.attempts[f].seen.insert(number) }
                 if reached[f] { FunnelRow.encode(states[f].outcome, into: &c.attempts[f].rows) }
                 c.attempts[f].ends.append(c.attempts[f].rows.count)
             }
