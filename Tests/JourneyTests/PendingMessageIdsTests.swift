@@ -46,4 +46,20 @@ import Testing
         p.add(added[7])
         #expect(p.find(added[7].hash) { _ in true } == added[7].position)
     }
+
+    @Test func entriesThatWrapPastTheTablesEndSortLast() {
+        var p = PendingMessageIds()
+        // Four whose home is the last slot (three of them wrap to slots 0…2), then two whose home is slot 0 and one at
+        // slot 1 (pushed further by the wrapped ones).
+        let added = [
+            HashedPosition(hash: hash(65_535, 9), position: 1), HashedPosition(hash: hash(65_535, 3), position: 2),
+            HashedPosition(hash: hash(65_535, 3), position: 3), HashedPosition(hash: hash(65_535, 1), position: 4),
+            HashedPosition(hash: hash(0, 5), position: 5), HashedPosition(hash: hash(0, 2), position: 6),
+            HashedPosition(hash: hash(1, 0), position: 7),
+        ]
+        for e in added { p.add(e) }
+        let expected = added.sorted { $0.hash != $1.hash ? $0.hash < $1.hash : $0.position < $1.position }
+        #expect(p.sorted().map(\.position) == expected.map(\.position))
+        #expect(expected.map(\.position) == [6, 5, 7, 4, 2, 3, 1])
+    }
 }
