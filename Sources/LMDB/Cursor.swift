@@ -68,6 +68,23 @@ public struct Cursor: ~Copyable {
         try check(mdb_cursor_put(handle, &k, &v, flags.rawValue))
     }
 
+    /// Stores `count` fixed-size values under one key of a `dupFixed` database in one call (`MDB_MULTIPLE`): the key
+    /// is searched once, not once per value. `values` holds them back to back, best in sorted order.
+    public mutating func putMultiple(key: UnsafeRawBufferPointer, values: UnsafeRawBufferPointer, elementSize: Int)
+        throws(LMDBError)
+    {
+        guard elementSize > 0, values.count >= elementSize else { return }
+        var k = mdbValue(key)
+        var vals = (
+            MDB_val(mv_size: elementSize, mv_data: UnsafeMutableRawPointer(mutating: values.baseAddress)),
+            MDB_val(mv_size: values.count / elementSize, mv_data: nil)
+        )
+        let rc = withUnsafeMutablePointer(to: &vals) { p in
+            p.withMemoryRebound(to: MDB_val.self, capacity: 2) { mdb_cursor_put(handle, &k, $0, UInt32(MDB_MULTIPLE)) }
+        }
+        try check(rc)
+    }
+
     /// Deletes the entry the cursor stands on (`mdb_cursor_del`); `next()` then returns the entry after it.
     public mutating func deleteCurrent() throws(LMDBError) {
         try check(mdb_cursor_del(handle, 0))

@@ -166,15 +166,4 @@ struct EventLog: Sendable {
         try txn.withValue(events, key: position) { rec in try RecordView(rec)?.messageId.map { try matches($0) } ?? false }
             ?? false
     }
-
-    /// Adds messageId hash → position to the dedup index.
-    func indexMessageId(cursor c: inout Cursor, hash: UInt64, position: UInt64) throws {
-        var bucket = Self.bucket(hash)
-        var value = Self.dedupValue(hash: hash, position: position)
-        try withUnsafeBytes(of: &bucket) { kb in
-            try withUnsafeBytes(of: &value) { vb in
-                try c.put(key: kb, value: vb)
-            }
-        }
-    }
 }

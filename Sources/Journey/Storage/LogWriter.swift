@@ -304,13 +304,36 @@ final class LogWriter: @unchecked Sendable {
     }
 
     /// Puts the waiting entries and `fresh` (both sorted by hash) into `message_ids`, merged, so the index is
-    /// walked once front to back; its checkpoint becomes `through`.
+    /// walked once front to back; its checkpoint becomes `through`. Each bucket's values go in with one
+    /// `putMultiple` (the bucket's key is searched once, not once per value).
     private func writeIndex(
         _ c: inout Cursor, _ waiting: [HashedPosition], _ fresh: [HashedPosition], _ txn: inout WriteTransaction,
         through: UInt64
     ) throws {
         var i = 0
         var j = 0
+        var values: [UInt64] = []
+        var bucket: UInt32 = 0
+        func flushBucket(_ c: inout Cursor) throws {
+            if values.isEmpty { return }
+            // Hash order is value order except where hashes differ only below the value's bits: put those right.
+            values.withUnsafeMutableBufferPointer { a in
+                for x in a.indices.dropFirst() {
+                    let v = a[x]
+                    var y = x
+                    while y > 0 && a[y - 1] > v {
+                        a[y] = a[y - 1]
+                        y -= 1
+                    }
+                    a[y] = v
+                }
+            }
+            var key = bucket
+            try withUnsafeBytes(of: &key) { k in
+                try values.withUnsafeBytes { v in try c.putMultiple(key: k, values: v, elementSize: 8) }
+            }
+            values.removeAll(keepingCapacity: true)
+        }
         while i < waiting.count || j < fresh.count {
             let e: HashedPosition
             if j >= fresh.count || (i < waiting.count && waiting[i].hash <= fresh[j].hash) {
@@ -320,8 +343,12 @@ final class LogWriter: @unchecked Sendable {
                 e = fresh[j]
                 j += 1
             }
-            try log.indexMessageId(cursor: &c, hash: e.hash, position: e.position)
+            let b = EventLog.bucket(e.hash)
+            if b != bucket { try flushBucket(&c) }
+            bucket = b
+            values.append(EventLog.dedupValue(hash: e.hash, position: e.position))
         }
+        try flushBucket(&c)
         try log.setDedupThrough(&txn, through)
     }
 
