@@ -224,6 +224,9 @@ final class LogWriter: @unchecked Sendable {
             // A batch's received time is stored at its first new position, unless the entry before already says
             // the same (concurrent single appends often share a millisecond: one entry each cost ~24 bytes/event).
             var lastReceived = try txn.withCursor(log.received) { c in try c.last()?.value.loadUnaligned(as: Int64.self) }
+            // One cursor for the records: `MDB_APPEND` through a cursor already at the end skips the search from
+            // the root that each `mdb_put` does.
+            var recordCursor = try txn.makeCursor(log.events)
             for (b, batch) in batches.enumerated() where batch.recordCount > 0 {
                 results[b].reserveCapacity(batch.recordCount)
                 var receivedStored = lastReceived == batch.receivedTime
@@ -248,9 +251,10 @@ final class LogWriter: @unchecked Sendable {
                                 lastReceived = t
                                 receivedStored = true
                             }
-                            try txn.put(
-                                log.events, key: next, value: UnsafeRawBufferPointer(rebasing: records[start..<end]),
-                                flags: .append)
+                            var key = next
+                            try withUnsafeBytes(of: &key) { k in
+                                try recordCursor.put(key: k, value: UnsafeRawBufferPointer(rebasing: records[start..<end]), flags: .append)
+                            }
                             // Runs of one name are common (imports of one event type): count them before hashing.
                             let name = batch.names[i]
                             if name != lastName {
@@ -266,6 +270,7 @@ final class LogWriter: @unchecked Sendable {
                     }
                 }
             }
+            _ = consume recordCursor
             if lastNameCount > 0 { nameCounts[lastName, default: 0] += lastNameCount }
             // Pass 3, in hash order again: the new entries of the index.
             // A new record's position is its order less the duplicates before it; looked up in the short sorted
