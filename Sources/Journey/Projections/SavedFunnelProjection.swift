@@ -218,6 +218,7 @@ final class SavedFunnelProjection: AppendObserver {
         let scan = TimelineScan(env: log.env, log: log, dbs: persons, symbols: symbols, asOf: nil)
         var states = c.funnels.map { FunnelScanState($0.compiled) }
         var which: [Int] = []
+        var reached = [Bool](repeating: false, count: c.funnels.count)
         var joined: [UInt8] = []
         for i in 0..<n where batch.persons[i].persisted && batch.persons[i].number < c.firstNew {
             let number = batch.persons[i].number
@@ -227,7 +228,7 @@ final class SavedFunnelProjection: AppendObserver {
                 which.append(f)
             }
             if which.isEmpty { continue }
-            var reached = [Bool](repeating: false, count: c.funnels.count)
+            for f in which { reached[f] = false }
             _ = try TimelineChunks.withTimeline(txn, persons.timelines, person: number, scratch: &joined) { bytes in
                 for f in which {
                     reached[f] = try Self.evaluate(bytes, &states[f], txn, scan: scan)
