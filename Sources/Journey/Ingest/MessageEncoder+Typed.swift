@@ -98,12 +98,7 @@ extension MessageEncoder {
         if hasExtras { flags |= RecordLayout.hasExtras }
 
         record.bytes.removeAll(keepingCapacity: true)
-        record.append(RecordLayout.version)
-        record.append(m.type.rawValue)
-        record.appendLittleEndian(flags)
-        record.appendLittleEndian(time)
-        record.appendLittleEndian(nameId)
-        record.appendLittleEndian(channelId)
+        record.appendRecordHeader(type: m.type.rawValue, flags: flags, time: time, name: nameId, channel: channelId)
         messageIdHash = Self.withBytes(m.messageId) { b in
             record.appendBytesWithLength(b)
             return Hashing.hash64(b)

@@ -285,12 +285,7 @@ struct MessageEncoder {
         if hasExtras { flags |= RecordLayout.hasExtras }
 
         record.bytes.removeAll(keepingCapacity: true)
-        record.append(RecordLayout.version)
-        record.append(type.rawValue)
-        record.appendLittleEndian(flags)
-        record.appendLittleEndian(time)
-        record.appendLittleEndian(nameId)
-        record.appendLittleEndian(channelId)
+        record.appendRecordHeader(type: type.rawValue, flags: flags, time: time, name: nameId, channel: channelId)
         messageIdHash = s.withBytes(midSpan) { b in
             record.appendBytesWithLength(b)
             return Hashing.hash64(b)

@@ -101,21 +101,16 @@ extension ByteWriter {
     mutating func appendPersonHeader(
         _ a: PersonAggregates, identifierCount: Int, displayIndex: UInt32, anonymousIndex: UInt32
     ) {
-        append(PersonLayout.version)
-        append(0)
-        appendLittleEndian(UInt16(0))
-        appendLittleEndian(UInt32(identifierCount))
-        appendLittleEndian(displayIndex)
-        appendLittleEndian(anonymousIndex)
-        appendLittleEndian(a.merges)
-        appendLittleEndian(UInt32(0))
-        appendLittleEndian(a.events)
-        appendLittleEndian(a.firstSeen)
-        appendLittleEndian(a.lastSeen)
-        appendLittleEndian(a.firstPosition)
-        appendLittleEndian(a.lastPosition)
-        appendLittleEndian(a.anonymousTime)
-        appendLittleEndian(a.anonymousPosition)
+        // One append of the whole header (a tuple laid out as the table above: each field at its natural
+        // alignment), not fifteen: each array append checks uniqueness and capacity.
+        let header = (
+            PersonLayout.version, UInt8(0), UInt16(0), UInt32(identifierCount).littleEndian, displayIndex.littleEndian,
+            anonymousIndex.littleEndian, a.merges.littleEndian, UInt32(0), a.events.littleEndian,
+            a.firstSeen.littleEndian, a.lastSeen.littleEndian, a.firstPosition.littleEndian, a.lastPosition.littleEndian,
+            a.anonymousTime.littleEndian, a.anonymousPosition.littleEndian
+        )
+        assert(MemoryLayout.size(ofValue: header) == PersonLayout.headerSize)
+        withUnsafeBytes(of: header) { bytes.appendRaw($0) }
     }
 }
 

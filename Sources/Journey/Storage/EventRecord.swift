@@ -119,3 +119,16 @@ public struct RecordView {
         return r.lengthPrefixed()
     }
 }
+
+extension ByteWriter {
+    /// The record's fixed 20 bytes (version, call type, flags, event time, name, channel: `RecordLayout`) in one
+    /// append: the time sits at offset 4, unaligned, so the bytes are composed into two words and a half.
+    @inline(__always)
+    mutating func appendRecordHeader(type: UInt8, flags: UInt16, time: Int64, name: UInt32, channel: UInt32) {
+        let t = UInt64(bitPattern: time)
+        let w0 = UInt64(RecordLayout.version) | UInt64(type) << 8 | UInt64(flags) << 16 | (t & 0xFFFF_FFFF) << 32
+        let w1 = t >> 32 | UInt64(name) << 32
+        let header = (w0.littleEndian, w1.littleEndian, channel.littleEndian)
+        withUnsafeBytes(of: header) { bytes.appendRaw($0) }
+    }
+}
