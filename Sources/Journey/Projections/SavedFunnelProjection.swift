@@ -68,14 +68,9 @@ struct CapturedAttempts {
     /// `persons` as a set, built when a transaction has a second chunk (the first needs no check).
     var seen: Set<UInt32> = []
 
-    func forEachRow(_ body: (UnsafeRawBufferPointer) -> Void) {
-        rows.withUnsafeBytes { b in
-            var start = 0
-            for end in ends {
-                body(UnsafeRawBufferPointer(rebasing: b[start..<end]))
-                start = end
-            }
-        }
+    /// Person i's row, read in place.
+    func withRow<R>(_ i: Int, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        rows.withUnsafeBytes { b in body(UnsafeRawBufferPointer(rebasing: b[(i == 0 ? 0 : ends[i - 1])..<ends[i]])) }
     }
 }
 
@@ -345,11 +340,26 @@ final class SavedFunnelProjection: AppendObserver {
         }
         for w in work {
             var delta = FunnelDelta(steps: w.funnel.definition.steps.count)
-            w.before.forEachRow { delta.add($0, sign: -1) }
+            // The captured attempts by person number (number << 32 | index), to pair each touched person's attempt
+            // before and after: most re-evaluations change nothing, and an unchanged pair is skipped rather than
+            // added and subtracted (fewer durations to sort and count). Unpaired ones (persons merged away) are
+            // subtracted.
+            var captured = w.before.persons.enumerated().map { UInt64($0.element) << 32 | UInt64($0.offset) }
+            captured.sort()
+            var b = 0
+            func subtractCaptured(_ k: Int, _ delta: inout FunnelDelta) {
+                w.before.withRow(Int(truncatingIfNeeded: captured[k] & 0xFFFF_FFFF)) { delta.add($0, sign: -1) }
+            }
             var state = FunnelScanState(w.funnel.compiled)
             var row: [UInt8] = []
             var u = 0
             for number in w.touched {
+                while b < captured.count && UInt32(truncatingIfNeeded: captured[b] >> 32) < number {
+                    subtractCaptured(b, &delta)
+                    b += 1
+                }
+                let paired = b < captured.count && UInt32(truncatingIfNeeded: captured[b] >> 32) == number ? b : nil
+                if paired != nil { b += 1 }
                 let evaluated: Bool
                 if everyone.isEmpty {
                     evaluated = try TimelineChunks.withTimeline(txn, persons.timelines, person: number, scratch: &joined) {
@@ -362,10 +372,20 @@ final class SavedFunnelProjection: AppendObserver {
                         try evaluate(UnsafeRawBufferPointer(rebasing: $0[start..<end]), &state, txn, scan: scan)
                     }
                 }
-                guard evaluated else { continue }
                 row.removeAll(keepingCapacity: true)
-                FunnelRow.encode(state.outcome, into: &row)
+                if evaluated { FunnelRow.encode(state.outcome, into: &row) }
+                if let paired {
+                    let unchanged = w.before.withRow(Int(truncatingIfNeeded: captured[paired] & 0xFFFF_FFFF)) { old in
+                        row.withUnsafeBytes { old.elementsEqual($0) }
+                    }
+                    if unchanged { continue }
+                    subtractCaptured(paired, &delta)
+                }
                 row.withUnsafeBytes { delta.add($0, sign: 1) }
+            }
+            while b < captured.count {
+                subtractCaptured(b, &delta)
+                b += 1
             }
             try delta.write(&txn, dbs, id: w.funnel.id, pending: true)
             try SavedFunnelStore.setCheckpoint(&txn, dbs, name: w.funnel.name, id: w.funnel.id, checkpoint: through)
