@@ -4,8 +4,8 @@ protocol HashKeyed {
 }
 
 /// A stable LSD radix sort by hash, 11 bits a pass: entries given in order come out sorted by (hash, that order).
-/// For a 64k-message batch 1.7 ms instead of a comparison sort's 5.5 ms (~9% of encoding); for the writer's million
-/// waiting messageIds, see `PendingMessageIds`.
+/// For a 64k-message batch 1.7 ms instead of a comparison sort's 5.5 ms (~9% of encoding). (The writer's waiting
+/// messageIds are nearly sorted in their table already: `PendingMessageIds.sorted()`.)
 enum HashRadixSort {
     static func sort<T: HashKeyed>(_ a: inout [T]) {
         guard a.count > 1 else { return }

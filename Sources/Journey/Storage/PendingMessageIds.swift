@@ -132,7 +132,7 @@ struct PendingMessageIds {
 }
 
 /// A messageId hash and the position of its message.
-struct HashedPosition: HashKeyed, Sendable {
+struct HashedPosition: Sendable {
     var hash: UInt64
     var position: UInt64
 }
