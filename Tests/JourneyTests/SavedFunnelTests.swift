@@ -26,6 +26,9 @@ private func definitions() throws -> [FunnelDefinition] {
         try FunnelDefinition(
             name: "excluded", steps: [FunnelStep(events: ["Checkout Started"]), FunnelStep(events: ["Order Completed"])],
             exclusions: [FunnelExclusion(events: ["Support Ticket Opened"], fromStep: 1, toStep: 2)]),
+        try FunnelDefinition(
+            name: "any-order", steps: [FunnelStep(events: ["Order Completed"]), FunnelStep(events: ["NPS Responded", "Support Ticket Opened"])],
+            mode: .unordered, windowMillis: 14 * 86_400_000),
     ]
 }
 
@@ -63,7 +66,7 @@ struct SavedFunnelTests {
             let saved = try #require(try store.savedFunnelResult(named: "checkout"))
             #expect(saved.steps[0].persons > 100 && saved.steps[3].persons > 10)
             let verified = try store.verifySavedFunnels()
-            #expect(verified.count == 4 && verified.allSatisfy(\.matches))
+            #expect(verified.count == 5 && verified.allSatisfy(\.matches))
         }
     }
 
@@ -80,7 +83,7 @@ struct SavedFunnelTests {
             changed.windowMillis = 600_000
             try store.saveFunnel(changed)
             try expectEqual(store, changed)
-            #expect(try store.savedFunnels().count == 4)
+            #expect(try store.savedFunnels().count == 5)
             #expect(try store.deleteFunnel(named: "checkout"))
             #expect(try store.savedFunnelResult(named: "checkout") == nil)
             #expect(try !store.deleteFunnel(named: "checkout"))
