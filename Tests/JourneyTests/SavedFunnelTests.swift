@@ -14,6 +14,13 @@ private func generatedLines(customers: Int, seed: UInt64) -> [String] {
     return lines
 }
 
+/// Lines in a random order (Fisher–Yates): late events and merges arrive in any order.
+private func shuffled(_ lines: [String], _ rng: inout SplitMix64) -> [String] {
+    var lines = lines
+    for i in stride(from: lines.count - 1, to: 0, by: -1) { lines.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+    return lines
+}
+
 private func definitions() throws -> [FunnelDefinition] {
     let checkout = ["Product Viewed", "Product Added", "Checkout Started", "Order Completed"].map { FunnelStep(events: [$0]) }
     return [
@@ -44,10 +51,8 @@ private func expectEqual(_ store: JourneyStore, _ d: FunnelDefinition, sourceLoc
 struct SavedFunnelTests {
     @Test("defined on an empty store, kept up by appends in random batches in random order: always equal to ad hoc")
     func incremental() throws {
-        var lines = generatedLines(customers: 400, seed: 11)
         var rng = SplitMix64(seed: 5)
-        // Shuffle: late events and merges arrive in any order.
-        for i in stride(from: lines.count - 1, to: 0, by: -1) { lines.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+        let lines = shuffled(generatedLines(customers: 400, seed: 11), &rng)
         try withStore { store in
             for d in try definitions() { try store.saveFunnel(d) }
             var i = 0
@@ -118,9 +123,8 @@ struct SavedFunnelTests {
 
     @Test("hundreds of small commits: the fine counters' pending changes are folded in as they pile up, and the quantiles stay exact throughout")
     func pendingAndFolds() throws {
-        var lines = generatedLines(customers: 250, seed: 21)
         var rng = SplitMix64(seed: 9)
-        for i in stride(from: lines.count - 1, to: 0, by: -1) { lines.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+        let lines = shuffled(generatedLines(customers: 250, seed: 21), &rng)
         try withStore { store in
             let ds = try definitions()
             for d in ds { try store.saveFunnel(d) }

@@ -127,8 +127,17 @@ final class SavedFunnelProjection: AppendObserver {
         }
     }
 
-    func committed() { captured.withLock { $0 = Capture() } }
-    func aborted() { captured.withLock { $0 = Capture() } }
+    func committed() { _ = takeCapture() }
+    func aborted() { _ = takeCapture() }
+
+    /// What was captured for the transaction being applied, leaving the slot empty.
+    private func takeCapture() -> Capture {
+        captured.withLock { c in
+            let v = c
+            c = Capture()
+            return v
+        }
+    }
 
     /// Recomputes the saved funnels of a store whose funnel state has another layout version, with a message.
     private func upgradeIfNeeded() throws {
@@ -168,11 +177,7 @@ final class SavedFunnelProjection: AppendObserver {
     ) throws {
         guard let dbs = databases else { return }
         let funnels = firstChunk ? try loaded(txn, dbs) : nil
-        var c = captured.withLock { c -> Capture in
-            let v = c
-            c = Capture()
-            return v
-        }
+        var c = takeCapture()
         defer { captured.withLock { [c] in $0 = c } }
         if let funnels {
             c = Capture()
@@ -194,14 +199,8 @@ final class SavedFunnelProjection: AppendObserver {
             let strict = f.definition.mode == .strict
             var r = [Bool](repeating: strict, count: n)
             if !strict {
-                let steps = f.compiled.stepMask
-                let exclusions = f.compiled.exclusionMask
-                let unknownNames = !f.compiled.unknownEvents.isEmpty
-                for e in batch.events where e.person >= 0 {
-                    let name = Int(e.name)
-                    if name < steps.count ? (steps[name] | exclusions[name]) != 0 : unknownNames {
-                        r[Int(batch.survivor(of: e.person))] = true
-                    }
+                for e in batch.events where e.person >= 0 && f.compiled.canChangeAttempt(name: e.name) {
+                    r[Int(batch.survivor(of: e.person))] = true
                 }
                 for i in 0..<n where batch.persons[i].persisted {
                     let s = batch.survivor(of: Int32(i))
@@ -250,11 +249,7 @@ final class SavedFunnelProjection: AppendObserver {
 
     func apply(_ txn: inout WriteTransaction, log: EventLog, first: UInt64, last: UInt64) throws {
         guard let dbs = databases else { return }
-        let c = captured.withLock { c -> Capture in
-            let v = c
-            c = Capture()
-            return v
-        }
+        let c = takeCapture()
         let funnels = c.active ? c.funnels : try loaded(txn, dbs)
         if funnels.isEmpty { return }
         guard let persons = try PersonSets.live(txn, log: log, in: personSets) else { return }
@@ -284,14 +279,7 @@ final class SavedFunnelProjection: AppendObserver {
         if f.definition.mode == .strict {
             out = t.touched
         } else {
-            let steps = f.compiled.stepMask
-            let exclusions = f.compiled.exclusionMask
-            let unknownNames = !f.compiled.unknownEvents.isEmpty
-            for e in t.events {
-                let name = Int(e.name)
-                let matches = name < steps.count ? (steps[name] | exclusions[name]) != 0 : unknownNames
-                if matches { out.append(e.person) }
-            }
+            for e in t.events where f.compiled.canChangeAttempt(name: e.name) { out.append(e.person) }
             out.append(contentsOf: t.mergedSurvivors)
         }
         for p in before.persons { out.append(t.survivor(of: p)) }

@@ -322,17 +322,7 @@ final class LogWriter: @unchecked Sendable {
         func flushBucket(_ c: inout Cursor) throws {
             if values.isEmpty { return }
             // Hash order is value order except where hashes differ only below the value's bits: put those right.
-            values.withUnsafeMutableBufferPointer { a in
-                for x in a.indices.dropFirst() {
-                    let v = a[x]
-                    var y = x
-                    while y > 0 && a[y - 1] > v {
-                        a[y] = a[y - 1]
-                        y -= 1
-                    }
-                    a[y] = v
-                }
-            }
+            values.withUnsafeMutableBufferPointer { $0.insertionSort(by: <) }
             var key = bucket
             try withUnsafeBytes(of: &key) { k in
                 try values.withUnsafeBytes { v in try c.putMultiple(key: k, values: v, elementSize: 8) }

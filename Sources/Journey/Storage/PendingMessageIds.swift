@@ -98,15 +98,7 @@ struct PendingMessageIds {
             out.append(contentsOf: wrapped)
         }
         out.withUnsafeMutableBufferPointer { a in
-            for i in a.indices.dropFirst() {
-                let e = a[i]
-                var j = i
-                while j > 0 && (a[j - 1].hash > e.hash || (a[j - 1].hash == e.hash && a[j - 1].position > e.position)) {
-                    a[j] = a[j - 1]
-                    j -= 1
-                }
-                a[j] = e
-            }
+            a.insertionSort { $0.hash != $1.hash ? $0.hash < $1.hash : $0.position < $1.position }
         }
         return out
     }

@@ -160,6 +160,15 @@ final class CompiledFunnel: Sendable {
             exclusions: d.exclusions.map { FunnelEvaluator.Exclusion(from: $0.fromStep - 1, to: $0.toStep - 1) },
             entryFrom: options.from ?? .min, entryTo: options.to ?? .max)
     }
+
+    /// Whether an event of this name can change a person's best attempt: it can match a step or an exclusion (an
+    /// unknown name may be one the funnel names but no event had when it was compiled). Events matching neither
+    /// leave an ordered or unordered funnel's hits as they were (a strict funnel is broken by any event).
+    @inline(__always)
+    func canChangeAttempt(name: UInt32) -> Bool {
+        let n = Int(name)
+        return n < stepMask.count ? (stepMask[n] | exclusionMask[n]) != 0 : !unknownEvents.isEmpty
+    }
 }
 
 /// Each statistics job touches only its own slots.

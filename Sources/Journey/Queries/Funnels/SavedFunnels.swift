@@ -243,64 +243,31 @@ enum SavedFunnelStore {
     ) throws -> [Int64] {
         try txn.withCursor(dbs.state) { c in
             try txn.withCursor(dbs.state) { pendingCursor in
+                // The pending changes of the range last walked at each level (neighbouring ranks share ranges).
                 var overlays: [Int: (lo: UInt64, changes: [Int64])] = [:]
                 return try ranks.map { rank -> Int64 in
                     var before: Int64 = 0
                     var bucket: UInt64 = 0
                     var parentShift: UInt64 = 64
                     for (index, level) in SavedFunnelDatabases.levels.enumerated() {
-                        let span = parentShift - level.shift
-                        let first = parentShift == 64 ? 0 : bucket << span
-                        // The pending changes of this range, per bucket (the same range serves neighbouring ranks).
+                        let parent = parentShift == 64 ? nil : bucket
                         var pending: [Int64] = []
-                        if index >= SavedFunnelDatabases.directLevels && parentShift != 64 {
-                            let lo = bucket << parentShift
+                        if index >= SavedFunnelDatabases.directLevels, let parent {
+                            let lo = parent << parentShift
                             if let cached = overlays[index], cached.lo == lo {
                                 pending = cached.changes
                             } else {
                                 pending = try FunnelPending.changes(
-                                    &pendingCursor, id: id, step: step, kind: kind, lo: lo, hi: (bucket + 1) << parentShift,
+                                    &pendingCursor, id: id, step: step, kind: kind, lo: lo, hi: (parent + 1) << parentShift,
                                     shift: level.shift)
                                 overlays[index] = (lo, pending)
                             }
                         }
-                        let start = FunnelKeys.duration(id, tag: level.tag, step: step, kind: kind, value: first)
-                        let group = Array(start.prefix(7))
-                        var found: UInt64? = nil
-                        var e = try start.withUnsafeBytes { try c.seek($0) }
-                        var p = 0
-                        // The stored counters and the pending changes, merged in bucket order.
-                        while true {
-                            while p < pending.count && pending[p] == 0 { p += 1 }
-                            var stored: (value: UInt64, n: Int64)? = nil
-                            if let entry = e, entry.key.count == 15, entry.key.prefix(7).elementsEqual(group) {
-                                let value = UInt64(bigEndian: entry.key.loadUnaligned(fromByteOffset: 7, as: UInt64.self))
-                                if parentShift == 64 || value >> span == bucket {
-                                    stored = (value, Int64(littleEndian: entry.value.loadUnaligned(as: Int64.self)))
-                                }
-                            }
-                            let value: UInt64
-                            var n: Int64 = 0
-                            if let s = stored, p >= pending.count || s.value <= first + UInt64(p) {
-                                value = s.value
-                                n = s.n
-                                e = try c.next()
-                            } else if p < pending.count {
-                                value = first + UInt64(p)
-                            } else {
-                                break
-                            }
-                            if p < pending.count && first + UInt64(p) == value {
-                                n += pending[p]
-                                p += 1
-                            }
-                            if n > 0 && before + n > Int64(rank) {
-                                found = value
-                                break
-                            }
-                            before += max(0, n)
-                        }
-                        guard let found else {
+                        guard
+                            let found = try bucketAtRank(
+                                &c, id: id, step: step, kind: kind, tag: level.tag, span: parentShift - level.shift,
+                                parent: parent, pending: pending, rank: rank, before: &before)
+                        else {
                             throw StoreError("saved funnel \(id): its duration counters are inconsistent (rank \(rank)); redefine it")
                         }
                         bucket = found
@@ -309,6 +276,47 @@ enum SavedFunnelStore {
                     return Int64(bitPattern: bucket)
                 }
             }
+        }
+    }
+
+    /// Walks one level's counters in bucket order, inside the `parent` bucket (`span` bits finer) or all of them at
+    /// the first level, with `pending[b]` added to the range's bucket b; counts persons into `before` and returns
+    /// the bucket that holds `rank`.
+    static func bucketAtRank(
+        _ c: inout Cursor, id: UInt32, step: Int, kind: Int, tag: UInt8, span: UInt64, parent: UInt64?,
+        pending: [Int64], rank: Int, before: inout Int64
+    ) throws -> UInt64? {
+        let first = parent.map { $0 << span } ?? 0
+        let start = FunnelKeys.duration(id, tag: tag, step: step, kind: kind, value: first)
+        let group = Array(start.prefix(7))
+        var e = try start.withUnsafeBytes { try c.seek($0) }
+        var p = 0
+        while true {
+            while p < pending.count && pending[p] == 0 { p += 1 }
+            var stored: (value: UInt64, n: Int64)? = nil
+            if let entry = e, entry.key.count == 15, entry.key.prefix(7).elementsEqual(group) {
+                let value = UInt64(bigEndian: entry.key.loadUnaligned(fromByteOffset: 7, as: UInt64.self))
+                if parent == nil || value >> span == parent {
+                    stored = (value, Int64(littleEndian: entry.value.loadUnaligned(as: Int64.self)))
+                }
+            }
+            let value: UInt64
+            var n: Int64 = 0
+            if let s = stored, p >= pending.count || s.value <= first + UInt64(p) {
+                value = s.value
+                n = s.n
+                e = try c.next()
+            } else if p < pending.count {
+                value = first + UInt64(p)
+            } else {
+                return nil
+            }
+            if p < pending.count && first + UInt64(p) == value {
+                n += pending[p]
+                p += 1
+            }
+            if n > 0 && before + n > Int64(rank) { return value }
+            before += max(0, n)
         }
     }
 }
