@@ -58,7 +58,13 @@ public final class JourneyStore: Sendable {
     ///     (`MDB_WRITEMAP`, without readahead), about 25% less CPU per imported event, but each durable commit then
     ///     syncs the whole map, so durable appends get slower (measured: batched appends of 10,000 ran at 258k–299k
     ///     events/s with it, 382k–422k without). `journey import` sets it; services should not.
-    public init(path: String, mode: Mode = .readWrite, mapSize: Int = 1 << 30, bulkWrites: Bool = false) throws {
+    public convenience init(path: String, mode: Mode = .readWrite, mapSize: Int = 1 << 30, bulkWrites: Bool = false) throws {
+        try self.init(path: path, mode: mode, mapSize: mapSize, bulkWrites: bulkWrites, personChunk: PersonProjections.chunk)
+    }
+
+    /// `personChunk`: log positions the person projections resolve at a time inside one transaction (tests make it
+    /// small to give transactions several chunks).
+    init(path: String, mode: Mode, mapSize: Int, bulkWrites: Bool, personChunk: UInt64) throws {
         self.path = path
         let writable = mode == .readWrite
         if !StoreFiles.exists(path) {
@@ -94,7 +100,8 @@ public final class JourneyStore: Sendable {
             throw error
         }
         lockFD = fd
-        writer = writable ? LogWriter(log: log, symbols: symbols, observers: Self.observers(log: log, symbols: symbols)) : nil
+        writer = writable
+            ? LogWriter(log: log, symbols: symbols, observers: Self.observers(log: log, symbols: symbols, personChunk: personChunk)) : nil
     }
 
     deinit {
@@ -105,8 +112,8 @@ public final class JourneyStore: Sendable {
     /// Finishes pending appends; the store can no longer append afterwards.
     /// The projections kept in the writer's transaction, in the order they apply (saved funnels read what the
     /// person projections did).
-    private static func observers(log: EventLog, symbols: SymbolTable) -> [any AppendObserver] {
-        let persons = PersonProjections(log: log)
+    private static func observers(log: EventLog, symbols: SymbolTable, personChunk: UInt64) -> [any AppendObserver] {
+        let persons = PersonProjections(log: log, chunk: personChunk)
         return [persons, SavedFunnelProjection(log: log, symbols: symbols, persons: persons)]
     }
 

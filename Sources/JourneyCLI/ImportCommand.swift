@@ -19,9 +19,12 @@ struct ImportCommand: ParsableCommand {
     @Option(help: "table or json") var format: OutputFormat = .table
     @Flag(help: "No progress bar.") var quiet = false
     @Flag(help: "Validate only: report what would be accepted and rejected, store nothing.") var dryRun = false
+    @Option(help: "Messages per transaction (smaller: each commit is visible sooner and holds less memory).")
+    var batchSize = 65_536
 
     func validate() throws {
         if files.isEmpty { throw ValidationError("name at least one FILE (or - for standard input)") }
+        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
     }
 
     func run() throws {
@@ -32,6 +35,7 @@ struct ImportCommand: ParsableCommand {
         if showProgress { progress = { @Sendable p in bar.draw(p) } }
         var importer = Importer(store: store)
         importer.dryRun = dryRun
+        importer.batchSize = batchSize
         let summary = try importer.run(files, progress: progress)
         if showProgress { bar.finish() }
         store.close()

@@ -45,9 +45,11 @@ struct FunnelDelta {
     var counts: [Int64]
     var sumPrevious: [Int64]
     var sumStart: [Int64]
-    /// (packed step, kind and duration, change): sorted and merged at write time, so the counters are bumped in
-    /// key order (no hashing, page after page).
-    var durations: [(key: UInt64, change: Int64)] = []
+    /// Packed (step, kind, duration) of the attempts added and of those removed: sorted and netted at write time,
+    /// so the counters are bumped in key order (no hashing, page after page). Two plain arrays of keys sort several
+    /// times faster than one of (key, change) pairs.
+    var added: [UInt64] = []
+    var removed: [UInt64] = []
 
     static let valueBits: UInt64 = 49
     static let valueMask: UInt64 = (1 << 48) - 1
@@ -83,10 +85,40 @@ struct FunnelDelta {
             counts[k] += sign
             sumPrevious[k] += sign * (t - previousTime)
             sumStart[k] += sign * (t - t0)
-            durations.append((Self.pack(step: k, kind: 0, value: t - previousTime), sign))
-            durations.append((Self.pack(step: k, kind: 1, value: t - t0), sign))
+            let fromPrevious = Self.pack(step: k, kind: 0, value: t - previousTime)
+            let fromStart = Self.pack(step: k, kind: 1, value: t - t0)
+            if sign > 0 {
+                added.append(fromPrevious)
+                added.append(fromStart)
+            } else {
+                removed.append(fromPrevious)
+                removed.append(fromStart)
+            }
             previousTime = t
         }
+    }
+
+    /// The net change per key, sorted by key, without the keys whose additions and removals cancel out.
+    static func netted(added: inout [UInt64], removed: inout [UInt64]) -> [(key: UInt64, change: Int64)] {
+        added.sort()
+        removed.sort()
+        var out: [(key: UInt64, change: Int64)] = []
+        out.reserveCapacity(added.count + removed.count)
+        var (i, j) = (0, 0)
+        while i < added.count || j < removed.count {
+            let key = min(i < added.count ? added[i] : .max, j < removed.count ? removed[j] : .max)
+            var change: Int64 = 0
+            while i < added.count && added[i] == key {
+                change += 1
+                i += 1
+            }
+            while j < removed.count && removed[j] == key {
+                change -= 1
+                j += 1
+            }
+            if change != 0 { out.append((key, change)) }
+        }
+        return out
     }
 
     /// Sorted by key, equal keys merged, the ones that cancel out dropped.
@@ -109,7 +141,7 @@ struct FunnelDelta {
     /// transaction's changes instead (`FunnelPending`), so a commit dirties a few pages rather than a page of
     /// nearly every counter; a full computation (`pending` false) writes every level.
     mutating func write(_ txn: inout WriteTransaction, _ dbs: SavedFunnelDatabases, id: UInt32, pending: Bool) throws {
-        let merged = Self.merged(&durations)
+        let merged = Self.netted(added: &added, removed: &removed)
         let isZero = excluded == 0 && counts.allSatisfy { $0 == 0 } && merged.isEmpty
         if isZero { return }
         let summaryKey = FunnelKeys.summary(id)

@@ -13,6 +13,9 @@ final class PersonProjections: AppendObserver {
     /// (bounded: about 60 MB of memory and some 100 MB of dirty pages per transaction).
     static let chunk: UInt64 = 1 << 20
 
+    /// Positions resolved at a time by `apply` (`chunk`, except in tests).
+    let appendChunk: UInt64
+
     /// Both sets (`PersonSets`), opened before the writer thread starts: the writer never opens a database.
     let primary: PersonDatabases?
     let alternate: PersonDatabases?
@@ -32,7 +35,8 @@ final class PersonProjections: AppendObserver {
 
     /// Never throws (the store's initializer must not fail after taking the writer lock): a failure to open is
     /// reported by the first append; a failure to catch up is retried by it.
-    init(log: EventLog) {
+    init(log: EventLog, chunk: UInt64 = chunk) {
+        appendChunk = max(1, chunk)
         var sets: (PersonDatabases, PersonDatabases)? = nil
         var failure: (any Error)? = nil
         do {
@@ -71,7 +75,7 @@ final class PersonProjections: AppendObserver {
         let hook = beforeWrite.withLock { $0 }
         var firstChunk = true
         while from <= last {
-            let to = min(last, from + Self.chunk - 1)
+            let to = min(last, from + appendChunk - 1)
             try scratch.withLock { batch in
                 try Self.apply(&txn, dbs, log: log, from: from, to: to, batch: &batch) { txn, batch in
                     try hook?(txn, batch, dbs, from, firstChunk)

@@ -68,6 +68,13 @@ struct CapturedAttempts {
     /// `persons` as a set, built when a transaction has a second chunk (the first needs no check).
     var seen: Set<UInt32> = []
 
+    /// Adds `person`, whose row was just appended to `rows`; `remember`: also to `seen`.
+    mutating func record(_ person: UInt32, remember: Bool) {
+        persons.append(person)
+        if remember { seen.insert(person) }
+        ends.append(rows.count)
+    }
+
     /// Person i's row, read in place.
     func withRow<R>(_ i: Int, _ body: (UnsafeRawBufferPointer) -> R) -> R {
         rows.withUnsafeBytes { b in body(UnsafeRawBufferPointer(rebasing: b[(i == 0 ? 0 : ends[i - 1])..<ends[i]])) }
@@ -107,6 +114,18 @@ final class SavedFunnelProjection: AppendObserver {
     }
     private let captured = Mutex(Capture())
 
+    /// Per funnel id, the attempts this writer last evaluated (`FunnelAttemptCache`), so `capture` need not evaluate
+    /// them again.
+    private let attemptCache = Mutex<[UInt32: FunnelAttemptCache]>([:])
+    /// What the transaction being applied evaluated, for `attemptCache` once it commits.
+    private struct Evaluated {
+        var before: UInt64 = 0
+        var through: UInt64 = 0
+        var funnels: [(id: UInt32, rows: CapturedAttempts?)] = []
+        var absorbed: [UInt32] = []
+    }
+    private let evaluated = Mutex<Evaluated?>(nil)
+
     /// The person projections of the same writer, which apply first in each transaction.
     let persons: PersonProjections
 
@@ -127,8 +146,29 @@ final class SavedFunnelProjection: AppendObserver {
         }
     }
 
-    func committed() { _ = takeCapture() }
-    func aborted() { _ = takeCapture() }
+    func committed() {
+        _ = takeCapture()
+        guard let e = evaluated.withLock({ v in defer { v = nil }; return v }) else { return }
+        attemptCache.withLock { cache in
+            let ids = Set(e.funnels.map(\.id))
+            for id in cache.keys where !ids.contains(id) { cache[id] = nil }
+            for (id, rows) in e.funnels {
+                guard let rows else {
+                    // Recomputed: any attempt may have changed.
+                    cache[id] = FunnelAttemptCache(through: e.through)
+                    continue
+                }
+                // A cache that did not hold where the transaction started starts afresh (its rows may be stale).
+                if cache[id]?.through != e.before { cache[id] = FunnelAttemptCache(through: e.before) }
+                cache[id]?.update(absorbed: e.absorbed, rows, through: e.through)
+            }
+        }
+    }
+
+    func aborted() {
+        _ = takeCapture()
+        evaluated.withLock { $0 = nil }
+    }
 
     /// What was captured for the transaction being applied, leaving the slot empty.
     private func takeCapture() -> Capture {
@@ -214,25 +254,31 @@ final class SavedFunnelProjection: AppendObserver {
         var which: [Int] = []
         var reached = [Bool](repeating: false, count: c.funnels.count)
         var joined: [UInt8] = []
-        for i in 0..<n where batch.persons[i].persisted && batch.persons[i].number < c.firstNew {
-            let number = batch.persons[i].number
-            let s = Int(batch.survivor(of: Int32(i)))
-            which.removeAll(keepingCapacity: true)
-            for f in c.funnels.indices where needed[f][s] && (firstChunk || !c.attempts[f].seen.contains(number)) {
-                which.append(f)
-            }
-            if which.isEmpty { continue }
-            for f in which { reached[f] = false }
-            _ = try TimelineChunks.withTimeline(txn, persons.timelines, person: number, scratch: &joined) { bytes in
-                for f in which {
-                    reached[f] = try Self.evaluate(bytes, &states[f], txn, scan: scan)
+        try attemptCache.withLock { cache in
+            // The writer's cached attempts hold for where this transaction started, or are not used.
+            let cached = c.funnels.map { cache[$0.id]?.through == c.checkpointBefore }
+            for i in 0..<n where batch.persons[i].persisted && batch.persons[i].number < c.firstNew {
+                let number = batch.persons[i].number
+                let s = Int(batch.survivor(of: Int32(i)))
+                which.removeAll(keepingCapacity: true)
+                for f in c.funnels.indices where needed[f][s] && (firstChunk || !c.attempts[f].seen.contains(number)) {
+                    if cached[f], cache[c.funnels[f].id]?.withRow(number, { c.attempts[f].rows.appendRaw($0) }) != nil {
+                        c.attempts[f].record(number, remember: !firstChunk)
+                    } else {
+                        which.append(f)
+                    }
                 }
-            }
-            for f in which {
-                c.attempts[f].persons.append(number)
-                if !firstChunk { c.attempts[f].seen.insert(number) }
-                if reached[f] { FunnelRow.encode(states[f].outcome, into: &c.attempts[f].rows) }
-                c.attempts[f].ends.append(c.attempts[f].rows.count)
+                if which.isEmpty { continue }
+                for f in which { reached[f] = false }
+                _ = try TimelineChunks.withTimeline(txn, persons.timelines, person: number, scratch: &joined) { bytes in
+                    for f in which {
+                        reached[f] = try Self.evaluate(bytes, &states[f], txn, scan: scan)
+                    }
+                }
+                for f in which {
+                    if reached[f] { FunnelRow.encode(states[f].outcome, into: &c.attempts[f].rows) }
+                    c.attempts[f].record(number, remember: !firstChunk)
+                }
             }
         }
     }
@@ -251,10 +297,13 @@ final class SavedFunnelProjection: AppendObserver {
         guard let dbs = databases else { return }
         let c = takeCapture()
         let funnels = c.active ? c.funnels : try loaded(txn, dbs)
+        var e = Evaluated(before: c.checkpointBefore, through: last)
+        defer { evaluated.withLock { [e] in $0 = e } }
         if funnels.isEmpty { return }
         guard let persons = try PersonSets.live(txn, log: log, in: personSets) else { return }
         guard try SavedFunnelStore.stateVersion(txn, dbs) == SavedFunnelDatabases.stateVersion else {
             try Self.recomputeAll(&txn, dbs, persons: persons, log: log, symbols: symbols)
+            e.funnels = funnels.map { ($0.id, nil) }
             return
         }
         let t = self.persons.resolvedChanges()
@@ -265,9 +314,12 @@ final class SavedFunnelProjection: AppendObserver {
                 work.append((f, Self.relevant(t, to: f, before: c.attempts[k]), c.attempts[k]))
             } else {
                 try Self.recompute(&txn, dbs, f, persons: persons, log: log, symbols: symbols, through: last)
+                e.funnels.append((f.id, nil))
             }
         }
-        try Self.update(&txn, dbs, work, persons: persons, log: log, symbols: symbols, through: last)
+        let after = try Self.update(&txn, dbs, work, persons: persons, log: log, symbols: symbols, through: last)
+        e.funnels += zip(work, after).map { ($0.funnel.id, $1) }
+        e.absorbed = t.absorbed
     }
 
     /// The persons whose attempt may have changed, as the transaction left them: those with a new event that can
@@ -308,12 +360,13 @@ final class SavedFunnelProjection: AppendObserver {
 
     /// Adds each funnel's change: minus the captured attempts, plus the `touched` persons' attempts as their
     /// timelines now are; then the checkpoints. With several funnels, the touched persons' timelines are copied out
-    /// once for all of them (a few hundred bytes each).
+    /// once for all of them (a few hundred bytes each). Returns, per funnel, the touched persons' attempts now.
     static func update(
         _ txn: inout WriteTransaction, _ dbs: SavedFunnelDatabases,
         _ work: [(funnel: LoadedFunnel, touched: [UInt32], before: CapturedAttempts)],
         persons: PersonDatabases, log: EventLog, symbols: SymbolTable, through: UInt64
-    ) throws {
+    ) throws -> [CapturedAttempts] {
+        var evaluated: [CapturedAttempts] = []
         let scan = TimelineScan(env: log.env, log: log, dbs: persons, symbols: symbols, asOf: nil)
         let everyone = work.count > 1 ? PersonChanges.uniqueSorted(work.flatMap(\.touched)) : []
         var timelines: [UInt8] = []
@@ -340,6 +393,9 @@ final class SavedFunnelProjection: AppendObserver {
             }
             var state = FunnelScanState(w.funnel.compiled)
             var row: [UInt8] = []
+            var after = CapturedAttempts()
+            after.persons.reserveCapacity(w.touched.count)
+            after.ends.reserveCapacity(w.touched.count)
             var u = 0
             for number in w.touched {
                 while b < captured.count && UInt32(truncatingIfNeeded: captured[b] >> 32) < number {
@@ -362,6 +418,8 @@ final class SavedFunnelProjection: AppendObserver {
                 }
                 row.removeAll(keepingCapacity: true)
                 if evaluated { FunnelRow.encode(state.outcome, into: &row) }
+                after.rows.append(contentsOf: row)
+                after.record(number, remember: false)
                 if let paired {
                     let unchanged = w.before.withRow(Int(truncatingIfNeeded: captured[paired] & 0xFFFF_FFFF)) { old in
                         row.withUnsafeBytes { old.elementsEqual($0) }
@@ -377,7 +435,9 @@ final class SavedFunnelProjection: AppendObserver {
             }
             try delta.write(&txn, dbs, id: w.funnel.id, pending: true)
             try SavedFunnelStore.setCheckpoint(&txn, dbs, name: w.funnel.name, id: w.funnel.id, checkpoint: through)
+            evaluated.append(after)
         }
+        return evaluated
     }
 
     /// A funnel computed afresh from every timeline (definition, a lagging checkpoint, another layout version): its
