@@ -50,6 +50,8 @@ public final class JourneyStore: Sendable {
     private let writer: LogWriter?
     private let lockFD: Int32?
     private let encoderPool = Mutex<[MessageEncoder]>([])
+    /// The profile builder of the current symbol table (`profileBuilder()`).
+    let profileBuilders = Mutex<ProfileBuilder?>(nil)
 
     /// Opens the store at `path`.
     /// - Parameters:

@@ -1,4 +1,5 @@
 internal import LMDB
+internal import Synchronization
 
 extension JourneyStore {
     /// The customer profile of the person with this id (any of their userIds or anonymous ids).
@@ -11,13 +12,25 @@ extension JourneyStore {
     /// - Returns: nil when no person has the id, or they had no event in view.
     public func profile(for id: String, asOf: Int64? = nil, asOfPosition: UInt64? = nil) throws -> CustomerProfile? {
         try refreshSymbols()
-        let builder = ProfileBuilder(log: log, symbols: symbols)
+        let builder = profileBuilder()
         return try readPersons(asOfPosition: asOfPosition) { txn, dbs -> CustomerProfile? in
             guard let number = try Self.personNumber(txn, dbs, id: id) else { return nil }
             var joined: [UInt8] = []
             return try Self.profile(
                 txn, dbs, number: number, builder: builder, asOf: asOf, asOfPosition: asOfPosition, scratch: &joined)
         } ?? nil
+    }
+
+    /// A builder for the symbols as they are: kept while the symbol table does not grow (resolving its names and
+    /// keys costs as much as a small profile).
+    func profileBuilder() -> ProfileBuilder {
+        let count = symbols.count
+        return profileBuilders.withLock { cached in
+            if let b = cached, b.symbolCount == count { return b }
+            let b = ProfileBuilder(log: log, symbols: symbols, symbolCount: count)
+            cached = b
+            return b
+        }
     }
 
     /// The same, run on a Dispatch thread so an async caller never blocks the cooperative pool on LMDB.
@@ -36,7 +49,7 @@ extension JourneyStore {
     ) throws -> [CustomerProfile] {
         guard limit > 0 else { return [] }
         try refreshSymbols()
-        let builder = ProfileBuilder(log: log, symbols: symbols)
+        let builder = profileBuilder()
         if filters.isEmpty {
             return try readPersons(asOfPosition: asOfPosition) { txn, dbs -> [CustomerProfile] in
                 try txn.withCursor(dbs.persons) { c in

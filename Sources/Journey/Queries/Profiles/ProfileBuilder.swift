@@ -4,7 +4,8 @@ internal import LMDB
 /// read in place with `ResolvedPath`: counts come from the packed entries alone; only orders, NPS answers, tickets
 /// and identify calls cost a record lookup each. Nothing is parsed as JSON.
 ///
-/// Make one per query (it resolves event names and field keys against the symbols once) and reuse it per person.
+/// It resolves event names and field keys against the symbols once: the store keeps one while the symbols do not
+/// grow (`JourneyStore.profileBuilder()`).
 struct ProfileBuilder {
     let log: EventLog
     let symbols: SymbolTable
@@ -17,9 +18,13 @@ struct ProfileBuilder {
     private let score: ResolvedPath
     private let topic: ResolvedPath
 
-    init(log: EventLog, symbols: SymbolTable) {
+    /// The symbol table's size when the names and keys were resolved (`count` read before resolving).
+    let symbolCount: Int
+
+    init(log: EventLog, symbols: SymbolTable, symbolCount: Int) {
         self.log = log
         self.symbols = symbols
+        self.symbolCount = symbolCount
         orderName = symbols.id(of: "Order Completed")
         npsName = symbols.id(of: "NPS Responded")
         ticketName = symbols.id(of: "Support Ticket Opened")
