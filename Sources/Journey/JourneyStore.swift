@@ -52,6 +52,8 @@ public final class JourneyStore: Sendable {
     private let encoderPool = Mutex<[MessageEncoder]>([])
     /// The profile builder of the current symbol table (`profileBuilder()`).
     let profileBuilders = Mutex<ProfileBuilder?>(nil)
+    /// Both person database sets once they exist (`personSets()`).
+    let personSetHandles = Mutex<(primary: PersonDatabases, alternate: PersonDatabases)?>(nil)
 
     /// Opens the store at `path`.
     /// - Parameters:

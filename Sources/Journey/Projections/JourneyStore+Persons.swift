@@ -1,5 +1,6 @@
 internal import Dispatch
 internal import LMDB
+internal import Synchronization
 
 /// A person after identity stitching (semantics §2), as `journey profile` shows it.
 public struct PersonSummary: Sendable, Equatable {
@@ -52,9 +53,18 @@ public struct ProjectionVerification: Sendable, Equatable {
 }
 
 extension JourneyStore {
+    /// Both person database sets (`PersonSets.open`), kept once both exist: a lookup then skips the handle
+    /// registry's lock and dictionary (a profile lookup is a few microseconds).
+    func personSets() throws -> (primary: PersonDatabases?, alternate: PersonDatabases?) {
+        if let kept = personSetHandles.withLock({ $0 }) { return (kept.primary, kept.alternate) }
+        let sets = try PersonSets.open(env)
+        if let p = sets.primary, let a = sets.alternate { personSetHandles.withLock { $0 = (p, a) } }
+        return sets
+    }
+
     /// The live person databases (`PersonSets`); nil for a read-only store written before projections existed.
     func personDatabases() throws -> PersonDatabases? {
-        let sets = try PersonSets.open(env)
+        let sets = try personSets()
         return try env.read { txn in try PersonSets.live(txn, log: log, in: sets) }
     }
 
@@ -68,7 +78,7 @@ extension JourneyStore {
         if asOfPosition != nil {
             return try withPersonView(asOfPosition: asOfPosition) { dbs in try env.read { txn in try body(txn, dbs) } }
         }
-        let sets = try PersonSets.open(env)
+        let sets = try personSets()
         return try env.read { txn -> R? in
             guard let dbs = try PersonSets.live(txn, log: log, in: sets, checkingVersions: checkingVersions) else {
                 return nil

@@ -13,7 +13,7 @@ extension JourneyStore {
             throw StoreError("saving a funnel needs the store opened for writing")
         }
         try refreshSymbols()
-        let sets = try PersonSets.open(env)
+        let sets = try personSets()
         try env.write { txn in
             guard let persons = try PersonSets.live(txn, log: log, in: sets) else {
                 throw StoreError("the store has no person projections yet")
