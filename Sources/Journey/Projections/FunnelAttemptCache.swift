@@ -4,7 +4,7 @@
 /// evaluated the last time it touched each person (an attempt only changes in a transaction that touches the
 /// person, and such a transaction re-evaluates it), so a writer that keeps them does not read and evaluate those
 /// timelines a second time. The rows hold for the log as it stood at `through`: a transaction that starts
-/// anywhere else (another process wrote, a funnel was recomputed) finds the cache cleared or evaluates instead.
+/// anywhere else (the funnel was recomputed, or the store reopened) finds no cache and evaluates instead.
 /// Missing rows are evaluated, so the cache can be dropped at any time.
 ///
 /// Memory: 8 bytes per person number up to the highest cached one, plus the rows of persons who entered (2 + 8 per
@@ -33,8 +33,8 @@ struct FunnelAttemptCache {
 
     /// Caches `row` as `person`'s attempt.
     mutating func set(_ person: UInt32, _ row: UnsafeRawBufferPointer) {
-        guard person < Self.maxPersons, row.count < 0xFFFF else { return }
         remove(person)
+        guard person < Self.maxPersons, row.count < 0xFFFF else { return }
         if Int(person) >= slots.count {
             slots.append(contentsOf: repeatElement(0, count: max(Int(person) + 1, slots.count * 2) - slots.count))
         }
@@ -54,8 +54,8 @@ struct FunnelAttemptCache {
 
     /// Forgets `person` (merged into someone else).
     mutating func remove(_ person: UInt32) {
-        guard Int(person) < slots.count else { return }
-        live -= Int(slots[Int(person)] & 0xFFFF) - (slots[Int(person)] == 0 ? 0 : 1)
+        guard Int(person) < slots.count, slots[Int(person)] != 0 else { return }
+        live -= Int(slots[Int(person)] & 0xFFFF) - 1
         slots[Int(person)] = 0
     }
 

@@ -35,7 +35,7 @@ final class PersonProjections: AppendObserver {
 
     /// Never throws (the store's initializer must not fail after taking the writer lock): a failure to open is
     /// reported by the first append; a failure to catch up is retried by it.
-    init(log: EventLog, chunk: UInt64 = chunk) {
+    init(log: EventLog, chunk: UInt64 = PersonProjections.chunk) {
         appendChunk = max(1, chunk)
         var sets: (PersonDatabases, PersonDatabases)? = nil
         var failure: (any Error)? = nil
