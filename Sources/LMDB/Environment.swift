@@ -83,6 +83,37 @@ public final class Environment: @unchecked Sendable {
         return info.me_mapsize
     }
 
+    /// Maps the data file's used pages into this process now (`madvise(MADV_POPULATE_READ)`), so that later reads
+    /// do not each take a page fault on first touch (pages not in the OS cache are read now). For a long-running
+    /// reader: a short one would map far more than it reads. False when the kernel refused (before Linux 5.14),
+    /// which changes nothing but speed.
+    @discardableResult
+    public func populateMap() -> Bool {
+        // LMDB does not tell where it mapped the file (`me_mapaddr` is only set for MDB_FIXEDMAP): the process's
+        // own map list does.
+        guard let file = realpath(path + "/data.mdb", nil) else { return false }
+        let dataFile = String(cString: file)
+        free(file)
+        guard let maps = fopen("/proc/self/maps", "r") else { return false }
+        defer { fclose(maps) }
+        var buffer: UnsafeMutablePointer<CChar>? = nil
+        var capacity = 0
+        defer { free(buffer) }
+        while getline(&buffer, &capacity, maps) > 0, let line = buffer {
+            // "start-end perms offset dev inode   path\n"
+            let text = String(cString: line)
+            guard text.hasSuffix(" " + dataFile + "\n") else { continue }
+            let range = text.prefix { $0 != " " }.split(separator: "-")
+            guard range.count == 2, let start = UInt(range[0], radix: 16), let end = UInt(range[1], radix: 16),
+                let address = UnsafeMutableRawPointer(bitPattern: start)
+            else { continue }
+            // Only the file's used pages: the rest of the map lies beyond the end of the file.
+            let length = min(Int(end - start), usedBytes)
+            return madvise(address, length, 22 /* MADV_POPULATE_READ */) == 0
+        }
+        return false
+    }
+
     /// Bytes used by the data file's pages (last page number × page size): what the store really occupies.
     public var usedBytes: Int {
         var info = MDB_envinfo()

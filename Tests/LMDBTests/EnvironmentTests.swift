@@ -72,7 +72,55 @@ private func sameBytes(_ a: UnsafeRawBufferPointer, _ b: [UInt8]) -> Bool {
     a.count == b.count && b.withUnsafeBytes { memcmp(a.baseAddress!, $0.baseAddress!, a.count) == 0 }
 }
 
+/// Kilobytes of `data.mdb` mapped into this process (`Rss` of its mapping in /proc/self/smaps).
+private func mappedKilobytes(of dir: String) throws -> Int {
+    // /proc files report size 0: read to the end rather than by size.
+    guard let handle = FileHandle(forReadingAtPath: "/proc/self/smaps") else { return 0 }
+    defer { try? handle.close() }
+    let smaps = String(decoding: try handle.readToEnd() ?? Data(), as: UTF8.self)
+    let file = URL(fileURLWithPath: dir + "/data.mdb").resolvingSymlinksInPath().path
+    var inMapping = false
+    var total = 0
+    for line in smaps.split(separator: "\n") {
+        if let first = line.first, first.isHexDigit, line.contains("-") {
+            inMapping = line.hasSuffix(" " + file)
+        } else if inMapping, line.hasPrefix("Rss:") {
+            total += Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? 0
+        }
+    }
+    return total
+}
+
+/// MADV_POPULATE_READ exists from Linux 5.14.
+private func kernelHasPopulateRead() -> Bool {
+    var u = utsname()
+    uname(&u)
+    let release = withUnsafeBytes(of: &u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    let parts = release.split(separator: ".").prefix(2).compactMap { Int($0.prefix { $0.isNumber }) }
+    return parts.count == 2 && (parts[0], parts[1]) >= (5, 14)
+}
+
 @Suite struct EnvironmentTests {
+    @Test("populateMap maps every used page of the file into the process; the data reads back the same")
+    func populateMap() throws {
+        try withDirectory { dir in
+            let env = try Environment(path: dir)
+            let db = try env.openDatabase("kv")
+            try env.write { txn in
+                for i in 0..<2_000 { try put(&txn, db, bigEndianBytes(UInt64(i)), value(for: i)) }
+            }
+            let before = try mappedKilobytes(of: dir)
+            let used = env.usedBytes / 1024
+            #expect(before < used / 2, "a fresh environment has not touched most of its pages")
+            #expect(env.populateMap() == kernelHasPopulateRead())
+            if kernelHasPopulateRead() {
+                let after = try mappedKilobytes(of: dir)
+                #expect(after >= used, "mapped \(before) KB before, \(after) KB after, \(used) KB used")
+            }
+            for i in stride(from: 0, to: 2_000, by: 97) { #expect(try get(env, db, bigEndianBytes(UInt64(i))) == value(for: i)) }
+        }
+    }
+
     @Test func putGetAndCursorOrder() throws {
         try withDirectory { dir in
             let env = try Environment(path: dir)
