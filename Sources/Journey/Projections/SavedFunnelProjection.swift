@@ -392,7 +392,6 @@ final class SavedFunnelProjection: AppendObserver {
                 w.before.withRow(Int(truncatingIfNeeded: captured[k] & 0xFFFF_FFFF)) { delta.add($0, sign: -1) }
             }
             var state = FunnelScanState(w.funnel.compiled)
-            var row: [UInt8] = []
             var after = CapturedAttempts()
             after.persons.reserveCapacity(w.touched.count)
             after.ends.reserveCapacity(w.touched.count)
@@ -416,18 +415,18 @@ final class SavedFunnelProjection: AppendObserver {
                         try evaluate(UnsafeRawBufferPointer(rebasing: $0[start..<end]), &state, txn, scan: scan)
                     }
                 }
-                row.removeAll(keepingCapacity: true)
-                if evaluated { FunnelRow.encode(state.outcome, into: &row) }
-                after.rows.append(contentsOf: row)
+                // Encoded once, into the attempts returned for the writer's cache, and read back from there.
+                if evaluated { FunnelRow.encode(state.outcome, into: &after.rows) }
                 after.record(number, remember: false)
+                let i = after.persons.count - 1
                 if let paired {
                     let unchanged = w.before.withRow(Int(truncatingIfNeeded: captured[paired] & 0xFFFF_FFFF)) { old in
-                        row.withUnsafeBytes { old.elementsEqual($0) }
+                        after.withRow(i) { old.elementsEqual($0) }
                     }
                     if unchanged { continue }
                     subtractCaptured(paired, &delta)
                 }
-                row.withUnsafeBytes { delta.add($0, sign: 1) }
+                after.withRow(i) { delta.add($0, sign: 1) }
             }
             while b < captured.count {
                 subtractCaptured(b, &delta)
