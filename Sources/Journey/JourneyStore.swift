@@ -308,24 +308,24 @@ public final class JourneyStore: Sendable {
         var remaining = limit
         while remaining > 0 && next <= to {
             let (last, more) = try env.read { txn -> (UInt64, Bool) in
-                try txn.withCursor(log.events) { c -> (UInt64, Bool) in
-                    var n = 0
-                    var last: UInt64 = next - 1
-                    var entry = try c.seek(next)
-                    while let e = entry {
-                        let pos = e.integerKey
-                        if pos > to { return (last, false) }
-                        guard let view = RecordView(e.value) else {
-                            throw StoreError("the record at position \(pos) is damaged")
-                        }
-                        last = pos
-                        n += 1
-                        if try !body(pos, view) { return (last, false) }
-                        if n >= min(chunk, remaining) { return (last, true) }
-                        entry = try c.next()
+                var n = 0
+                var more = false
+                let batch = min(chunk, remaining)
+                let last = try log.forEachRecord(txn, from: next) { pos, record in
+                    if pos > to { return false }
+                    guard let view = RecordView(record) else {
+                        throw StoreError("the record at position \(pos) is damaged")
                     }
-                    return (last, false)
+                    n += 1
+                    if try !body(pos, view) { return false }
+                    if n >= batch {
+                        more = true
+                        return false
+                    }
+                    return true
                 }
+                // A stop at a position past `to` does not count it.
+                return (min(last, to), more)
             }
             remaining -= Int(last - (next - 1))
             next = last + 1
@@ -382,7 +382,8 @@ public final class JourneyStore: Sendable {
     public func status() throws -> StoreStatus {
         try refreshSymbols()
         return try env.read { txn in
-            let events = try txn.statistics(log.events).entries
+            // Positions are gapless from 1: the last one is the number of events (blocks hold several).
+            let events = Int(try log.lastPosition(txn))
             let rejected = try txn.statistics(log.rejected).entries
             var byName: [String: Int] = [:]
             try txn.withCursor(log.nameCounts) { c in

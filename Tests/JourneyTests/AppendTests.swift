@@ -156,7 +156,7 @@ private func track(_ id: String, user: String = "u1", event: String = "E", extra
         }
     }
 
-    @Test("a format-1 store (every messageId indexed, no checkpoint) is marked format 2 by a writer and keeps deduplicating")
+    @Test("a format-1 store (every messageId indexed, no checkpoint) is marked with the current format by a writer and keeps deduplicating")
     func formatOneStoreIsUpgraded() throws {
         try withTemporaryDirectory { dir in
             let path = dir + "/store"
@@ -167,18 +167,14 @@ private func track(_ id: String, user: String = "u1", event: String = "E", extra
                 _ = try appendSync(store, [track("x-last")])
                 // Made to look like a store written before the checkpoint existed.
                 try store.env.write { txn in
-                    var one: UInt32 = 1
-                    try Array("format".utf8).withUnsafeBytes { k in try withUnsafeBytes(of: &one) { try txn.put(store.log.meta, key: k, value: $0) } }
+                    try setStoredFormat(&txn, store, 1)
                     _ = try Array("dedup.through".utf8).withUnsafeBytes { try txn.delete(store.log.meta, key: $0) }
                 }
                 store.close()
             }
             let store = try JourneyStore(path: path)
             defer { store.close() }
-            let format = try store.env.read { txn in
-                try Array("format".utf8).withUnsafeBytes { k in try txn.withValue(store.log.meta, key: k) { $0.loadUnaligned(as: UInt32.self) } }
-            }
-            #expect(format == 2)
+            #expect(try storedFormat(store) == EventLog.formatVersion)
             #expect(try store.env.read { txn in try store.log.dedupThrough(txn) } == UInt64(PendingMessageIds.flushThreshold + 1))
             #expect(try appendSync(store, [track("x0"), track("x65535"), track("y")]) == [.duplicate(1), .duplicate(65_536), .appended(65_538)])
         }

@@ -2,9 +2,11 @@ import Foundation
 import Testing
 
 @testable import Journey
+import LMDB
 
 // Shared helpers for the Journey tests: temporary directories that are always removed, stores opened in them,
-// paths to the test data, and JSON comparison through Foundation.
+// the store format an older version would have recorded, paths to the test data, and JSON comparison through
+// Foundation.
 
 // MARK: Temporary directories and stores
 
@@ -46,6 +48,21 @@ func withStore<R>(mapSize: Int = 1 << 30, _ body: (JourneyStore) throws -> R) th
         defer { store.close() }
         return try body(store)
     }
+}
+
+// MARK: Store format
+
+/// The store format recorded in the log's `meta` database.
+func storedFormat(_ store: JourneyStore) throws -> UInt32? {
+    try store.env.read { txn in
+        try Array("format".utf8).withUnsafeBytes { k in try txn.withValue(store.log.meta, key: k) { $0.loadUnaligned(as: UInt32.self) } }
+    }
+}
+
+/// Records `format` as the store's format, to make a store look as an older version left it.
+func setStoredFormat(_ txn: inout WriteTransaction, _ store: JourneyStore, _ format: UInt32) throws {
+    var v = format
+    try Array("format".utf8).withUnsafeBytes { k in try withUnsafeBytes(of: &v) { try txn.put(store.log.meta, key: k, value: $0) } }
 }
 
 // MARK: Test data

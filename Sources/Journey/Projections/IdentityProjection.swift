@@ -194,32 +194,28 @@ struct IdentityBatch {
     mutating func readEvents<T: TransactionReading & ~Copyable>(_ txn: borrowing T, log: EventLog, from: UInt64, to: UInt64)
         throws
     {
-        try txn.withCursor(log.events) { c in
-            var entry = try c.seek(from)
-            var expected = from
-            while let e = entry {
-                let position = e.integerKey
-                if position > to { break }
-                guard position == expected, let view = RecordView(e.value), let v = view.variable else {
-                    throw StoreError("identity projection: the record at position \(expected) is missing or damaged")
-                }
-                var p = PendingEvent(
-                    time: view.eventTime, name: view.eventName, channel: view.channel, position: position,
-                    kind: EntryKind(userId: v.userId != nil, anonymousId: v.anonymousId != nil, callType: view.callTypeRaw))
-                var isNew = false
-                if let u = v.userId { p.user = ids.intern(kind: IdentifierKind.user, u, isNew: &isNew) }
-                if let a = v.anonymousId { p.anonymous = ids.intern(kind: IdentifierKind.anonymous, a, isNew: &isNew) }
-                if view.callTypeRaw == CallType.alias.rawValue, let prev = v.previousId {
-                    p.previousAnonymous = ids.intern(kind: IdentifierKind.anonymous, prev, isNew: &isNew)
-                    p.previousUser = ids.intern(kind: IdentifierKind.user, prev, isNew: &isNew)
-                }
-                events.append(p)
-                expected += 1
-                entry = try c.next()
+        var expected = from
+        _ = try log.forEachRecord(txn, from: from) { position, record in
+            if position > to { return false }
+            guard let view = RecordView(record), let v = view.variable else {
+                throw StoreError("identity projection: the record at position \(position) is damaged")
             }
-            if expected != to + 1 {
-                throw StoreError("identity projection: the log ends at position \(expected - 1), expected \(to)")
+            var p = PendingEvent(
+                time: view.eventTime, name: view.eventName, channel: view.channel, position: position,
+                kind: EntryKind(userId: v.userId != nil, anonymousId: v.anonymousId != nil, callType: view.callTypeRaw))
+            var isNew = false
+            if let u = v.userId { p.user = ids.intern(kind: IdentifierKind.user, u, isNew: &isNew) }
+            if let a = v.anonymousId { p.anonymous = ids.intern(kind: IdentifierKind.anonymous, a, isNew: &isNew) }
+            if view.callTypeRaw == CallType.alias.rawValue, let prev = v.previousId {
+                p.previousAnonymous = ids.intern(kind: IdentifierKind.anonymous, prev, isNew: &isNew)
+                p.previousUser = ids.intern(kind: IdentifierKind.user, prev, isNew: &isNew)
             }
+            events.append(p)
+            expected += 1
+            return position < to
+        }
+        if expected != to + 1 {
+            throw StoreError("identity projection: the log ends at position \(expected - 1), expected \(to)")
         }
     }
 

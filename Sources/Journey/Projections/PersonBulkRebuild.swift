@@ -274,29 +274,25 @@ struct DecodedRange: Sendable {
         refs.reserveCapacity(count * 2)
         bytes.reserveCapacity(count * 24)
         try log.env.read { txn in
-            try txn.withCursor(log.events) { c in
-                var entry = try c.seek(range.lowerBound)
-                var expected = range.lowerBound
-                while let e = entry {
-                    let position = e.integerKey
-                    if position > range.upperBound { break }
-                    guard position == expected, let view = RecordView(e.value), let v = view.variable else {
-                        throw StoreError("identity projection: the record at position \(expected) is missing or damaged")
-                    }
-                    var p = PendingEvent(
-                        time: view.eventTime, name: view.eventName, channel: view.channel, position: position,
-                        kind: EntryKind(
-                            userId: v.userId != nil, anonymousId: v.anonymousId != nil, callType: view.callTypeRaw))
-                    if let u = v.userId { p.user = add(u) }
-                    if let a = v.anonymousId { p.anonymous = add(a) }
-                    if view.callTypeRaw == CallType.alias.rawValue, let prev = v.previousId { p.previousAnonymous = add(prev) }
-                    events.append(p)
-                    expected += 1
-                    entry = try c.next()
+            var expected = range.lowerBound
+            _ = try log.forEachRecord(txn, from: range.lowerBound) { position, record in
+                if position > range.upperBound { return false }
+                guard let view = RecordView(record), let v = view.variable else {
+                    throw StoreError("identity projection: the record at position \(position) is damaged")
                 }
-                if expected != range.upperBound + 1 {
-                    throw StoreError("identity projection: the log ends at position \(expected - 1), expected \(range.upperBound)")
-                }
+                var p = PendingEvent(
+                    time: view.eventTime, name: view.eventName, channel: view.channel, position: position,
+                    kind: EntryKind(
+                        userId: v.userId != nil, anonymousId: v.anonymousId != nil, callType: view.callTypeRaw))
+                if let u = v.userId { p.user = add(u) }
+                if let a = v.anonymousId { p.anonymous = add(a) }
+                if view.callTypeRaw == CallType.alias.rawValue, let prev = v.previousId { p.previousAnonymous = add(prev) }
+                events.append(p)
+                expected += 1
+                return position < range.upperBound
+            }
+            if expected != range.upperBound + 1 {
+                throw StoreError("identity projection: the log ends at position \(expected - 1), expected \(range.upperBound)")
             }
         }
     }

@@ -4,10 +4,10 @@ internal import LMDB
 /// write transaction, so commit order is position order and the log has no gaps (lmdb.md).
 struct EventLog: Sendable {
     /// Format of the store; a store written by a newer format is refused, not misread.
-    static let formatVersion: UInt32 = 2
+    static let formatVersion: UInt32 = 3
 
     let env: Environment
-    /// position (native UInt64) → record.
+    /// last position of a block (native UInt64) → the block's records (`LogBlock`).
     let events: Database
     /// messageId dedup index: bucket (top 12 bits of the hash, UInt32 key) → UInt64 values
     /// (next 28 bits of the hash << 36 | position), packed and compared as integers (DUPFIXED, INTEGERDUP).
@@ -53,8 +53,9 @@ struct EventLog: Sendable {
                     "the store at \(path) has format \(stored), newer than this journey understands (\(Self.formatVersion)); upgrade journey")
             }
             // Format 2 may leave the newest messageIds out of `message_ids` (`PendingMessageIds`), which format-1
-            // code would not know to look for: a store a writer opens is marked 2, so older code refuses it. A
-            // format-1 store has every messageId indexed, so the index's checkpoint starts at its last position.
+            // code would not know to look for, and format 3 packs records into blocks (`LogBlock`), which format-2
+            // code would misread: a store a writer opens is marked 3, so older code refuses it. A format-1 store has
+            // every messageId indexed, so the index's checkpoint starts at its last position.
             if stored == Self.formatVersion || !writable { return }
         }
         guard writable else { return }
@@ -101,9 +102,66 @@ struct EventLog: Sendable {
         }
     }
 
-    /// The last position in the log, 0 if empty.
+    /// The last position in the log, 0 if empty (blocks are keyed by their last position).
     func lastPosition<T: TransactionReading & ~Copyable>(_ txn: borrowing T) throws -> UInt64 {
         try txn.withCursor(events) { c in try c.last()?.integerKey ?? 0 }
+    }
+
+    /// Runs `body` on the record at `position`, in place; nil when there is none. One cursor seek: the block holding
+    /// it is the first whose key (its last position) is ≥ `position`.
+    @inline(__always)
+    func withRecord<T: TransactionReading & ~Copyable, R>(
+        _ txn: borrowing T, at position: UInt64, _ body: (UnsafeRawBufferPointer) throws -> R
+    ) throws -> R? {
+        try txn.withCursor(events) { c in try Self.record(&c, at: position, body) }
+    }
+
+    /// `withRecord` through a cursor on `events` the caller keeps for many lookups.
+    @inline(__always)
+    static func record<R>(
+        _ c: inout Cursor, at position: UInt64, _ body: (UnsafeRawBufferPointer) throws -> R
+    ) throws -> R? {
+        guard position > 0, let e = try c.seek(position), let block = LogBlockView(e.value) else { return nil }
+        let last = e.integerKey
+        let first = last &- UInt64(block.count) &+ 1
+        guard position >= first, let record = block.record(Int(position &- first)) else { return nil }
+        return try body(record)
+    }
+
+    /// Calls `body` with each record from `from` on, in position order, until it returns false (after that record)
+    /// or the log ends. Returns the last position passed to `body` (`from` − 1 when none). A damaged block or a gap
+    /// is an error naming the position.
+    func forEachRecord<T: TransactionReading & ~Copyable>(
+        _ txn: borrowing T, from: UInt64, _ body: (UInt64, UnsafeRawBufferPointer) throws -> Bool
+    ) throws -> UInt64 {
+        let from = max(from, 1)
+        return try txn.withCursor(events) { c in
+            var entry = try c.seek(from)
+            var visited = from - 1
+            while let e = entry {
+                let last = e.integerKey
+                guard let block = LogBlockView(e.value), UInt64(block.count) <= last else {
+                    throw StoreError("the log block ending at position \(last) is damaged")
+                }
+                let first = last - UInt64(block.count) + 1
+                // Positions have no gaps: each block starts where the one before ended.
+                guard first <= visited + 1 && last > visited else {
+                    throw StoreError("the log has no record at position \(visited + 1)")
+                }
+                var i = Int(visited + 1 - first)
+                while i < block.count {
+                    guard let record = block.record(i) else {
+                        throw StoreError("the log block ending at position \(last) is damaged")
+                    }
+                    let position = first + UInt64(i)
+                    visited = position
+                    if try !body(position, record) { return visited }
+                    i += 1
+                }
+                entry = try c.next()
+            }
+            return visited
+        }
     }
 
     static func bucket(_ hash: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: hash >> 52) }
@@ -163,7 +221,7 @@ struct EventLog: Sendable {
     func storedMessageId<T: TransactionReading & ~Copyable>(
         _ txn: borrowing T, at position: UInt64, matches: (UnsafeRawBufferPointer) throws -> Bool
     ) throws -> Bool {
-        try txn.withValue(events, key: position) { rec in try RecordView(rec)?.messageId.map { try matches($0) } ?? false }
+        try withRecord(txn, at: position) { rec in try RecordView(rec)?.messageId.map { try matches($0) } ?? false }
             ?? false
     }
 }

@@ -224,53 +224,57 @@ final class LogWriter: @unchecked Sendable {
             // A batch's received time is stored at its first new position, unless the entry before already says
             // the same (concurrent single appends often share a millisecond: one entry each cost ~24 bytes/event).
             var lastReceived = try txn.withCursor(log.received) { c in try c.last()?.value.loadUnaligned(as: Int64.self) }
-            // One cursor for the records: `MDB_APPEND` through a cursor already at the end skips the search from
-            // the root that each `mdb_put` does.
-            var recordCursor = try txn.makeCursor(log.events)
-            for (b, batch) in batches.enumerated() where batch.recordCount > 0 {
-                results[b].reserveCapacity(batch.recordCount)
-                var receivedStored = lastReceived == batch.receivedTime
-                try batch.records.withUnsafeBytes { records in
-                    var start = 0
-                    for i in 0..<batch.recordCount {
-                        let end = batch.ends[i]
-                        defer { start = end }
-                        let order = offsets[b] + i
-                        let v = verdict[order]
-                        if v > 0 {
-                            results[b].append(.duplicate(UInt64(v)))
-                        } else if v < 0 {
-                            results[b].append(.duplicate(positions[Int(-v - 1)]))
-                        } else {
-                            guard next <= EventLog.positionMask else {
-                                throw StoreError("the log is full: positions are limited to \(EventLog.positionMask)")
+            // The records go in blocks (`LogBlock`), through one cursor: `MDB_APPEND` through a cursor already at
+            // the end skips the search from the root that each `mdb_put` does.
+            do {
+                var recordCursor = try txn.makeCursor(log.events)
+                var blocks = LogBlockBuilder(pageSize: log.env.pageSize)
+                func put(_ last: UInt64, _ block: UnsafeRawBufferPointer) throws {
+                    var key = last
+                    try withUnsafeBytes(of: &key) { k in try recordCursor.put(key: k, value: block, flags: .append) }
+                }
+                for (b, batch) in batches.enumerated() where batch.recordCount > 0 {
+                    results[b].reserveCapacity(batch.recordCount)
+                    var receivedStored = lastReceived == batch.receivedTime
+                    try batch.records.withUnsafeBytes { records in
+                        var start = 0
+                        for i in 0..<batch.recordCount {
+                            let end = batch.ends[i]
+                            defer { start = end }
+                            let order = offsets[b] + i
+                            let v = verdict[order]
+                            if v > 0 {
+                                results[b].append(.duplicate(UInt64(v)))
+                            } else if v < 0 {
+                                results[b].append(.duplicate(positions[Int(-v - 1)]))
+                            } else {
+                                guard next <= EventLog.positionMask else {
+                                    throw StoreError("the log is full: positions are limited to \(EventLog.positionMask)")
+                                }
+                                if !receivedStored {
+                                    var t = batch.receivedTime
+                                    try withUnsafeBytes(of: &t) { try txn.put(log.received, key: next, value: $0) }
+                                    lastReceived = t
+                                    receivedStored = true
+                                }
+                                try blocks.add(UnsafeRawBufferPointer(rebasing: records[start..<end]), position: next, emit: put)
+                                // Runs of one name are common (imports of one event type): count them before hashing.
+                                let name = batch.names[i]
+                                if name != lastName {
+                                    if lastNameCount > 0 { nameCounts[lastName, default: 0] += lastNameCount }
+                                    lastName = name
+                                    lastNameCount = 0
+                                }
+                                lastNameCount += 1
+                                positions[order] = next
+                                results[b].append(.appended(next))
+                                next += 1
                             }
-                            if !receivedStored {
-                                var t = batch.receivedTime
-                                try withUnsafeBytes(of: &t) { try txn.put(log.received, key: next, value: $0) }
-                                lastReceived = t
-                                receivedStored = true
-                            }
-                            var key = next
-                            try withUnsafeBytes(of: &key) { k in
-                                try recordCursor.put(key: k, value: UnsafeRawBufferPointer(rebasing: records[start..<end]), flags: .append)
-                            }
-                            // Runs of one name are common (imports of one event type): count them before hashing.
-                            let name = batch.names[i]
-                            if name != lastName {
-                                if lastNameCount > 0 { nameCounts[lastName, default: 0] += lastNameCount }
-                                lastName = name
-                                lastNameCount = 0
-                            }
-                            lastNameCount += 1
-                            positions[order] = next
-                            results[b].append(.appended(next))
-                            next += 1
                         }
                     }
                 }
-            }
-            _ = consume recordCursor
+                try blocks.flush(put)
+            }  // the cursor closes here, before the observers run
             if lastNameCount > 0 { nameCounts[lastName, default: 0] += lastNameCount }
             // Pass 3, in hash order again: the new entries of the index.
             // A new record's position is its order less the duplicates before it; looked up in the short sorted

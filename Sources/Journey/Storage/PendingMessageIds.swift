@@ -109,15 +109,12 @@ struct PendingMessageIds {
         let last = try log.lastPosition(txn)
         let through = try log.dedupThrough(txn) ?? last
         guard through < last else { return pending }
-        try txn.withCursor(log.events) { c in
-            var e = try c.seek(through + 1)
-            while let entry = e {
-                guard let mid = RecordView(entry.value)?.messageId else {
-                    throw StoreError("the record at position \(entry.integerKey) is damaged")
-                }
-                pending.add(HashedPosition(hash: Hashing.hash64(mid), position: entry.integerKey))
-                e = try c.next()
+        _ = try log.forEachRecord(txn, from: through + 1) { position, record in
+            guard let mid = RecordView(record)?.messageId else {
+                throw StoreError("the record at position \(position) is damaged")
             }
+            pending.add(HashedPosition(hash: Hashing.hash64(mid), position: position))
+            return true
         }
         return pending
     }

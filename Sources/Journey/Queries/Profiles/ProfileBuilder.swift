@@ -126,7 +126,7 @@ struct ProfileBuilder {
     private func record<T: TransactionReading & ~Copyable, R>(
         _ txn: borrowing T, _ position: UInt64, _ body: (RecordView) throws -> R
     ) throws -> R {
-        let result = try txn.withValue(log.events, key: position) { bytes -> R? in
+        let result = try log.withRecord(txn, at: position) { bytes -> R? in
             guard let view = RecordView(bytes) else { return nil }
             return try body(view)
         }
