@@ -208,18 +208,34 @@ final class LineSource {
     }
 
     /// Calls `line` with each line (without its newline) and `chunkDone` with the bytes read after each ≈ 4 MiB.
+    /// Reads with `read(2)` into one reused buffer: `FileHandle.read(upToCount:)` read 4 KiB per call here and
+    /// gathered them into a fresh `Data` (51,000 calls for a 200 MB file).
     func forEachLine(_ line: (UnsafeRawBufferPointer) throws -> Void, chunkDone: (Int) -> Void) throws {
         var total = 0
-        while true {
-            let data: Data
-            do {
-                guard let d = try handle.read(upToCount: 4 << 20), !d.isEmpty else { break }
-                data = d
-            } catch {
-                throw StoreError("cannot read \(name): \(error.localizedDescription)")
+        let capacity = 4 << 20
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 16)
+        defer { buffer.deallocate() }
+        let fd = handle.fileDescriptor
+        var done = false
+        while !done {
+            // Fill the buffer (a pipe gives less per call), or up to the end.
+            var filled = 0
+            while filled < capacity {
+                guard let base = buffer.baseAddress else { break }
+                let n = read(fd, base + filled, capacity - filled)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw StoreError("cannot read \(name): \(String(cString: strerror(errno)))")
+                }
+                if n == 0 {
+                    done = true
+                    break
+                }
+                filled += n
             }
-            total += data.count
-            try data.withUnsafeBytes { try split($0, line) }
+            if filled == 0 { break }
+            total += filled
+            try split(UnsafeRawBufferPointer(rebasing: buffer[0..<filled]), line)
             chunkDone(total)
         }
         if !carry.isEmpty {
