@@ -124,7 +124,10 @@ struct IdentifierTable {
     @inline(__always)
     private func equal(_ start: Int, _ bytes: UnsafeRawBufferPointer) -> Bool {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return true }
-        return arena.withUnsafeBytes { a in memcmp(a.baseAddress! + start, base, bytes.count) == 0 }
+        return arena.withUnsafeBytes { a in
+            guard let arena = a.baseAddress else { return false }
+            return memcmp(arena + start, base, bytes.count) == 0
+        }
     }
 
     private mutating func grow() {
@@ -151,7 +154,10 @@ struct IdentifierTable {
     /// common prefix). Deterministic, independent of the order identifiers were met in.
     func less(_ x: Int32, _ y: Int32) -> Bool {
         arena.withUnsafeBytes { a in
-            entries.withUnsafeBufferPointer { e in Self.less(x, y, arena: a, entries: e.baseAddress!) }
+            entries.withUnsafeBufferPointer { e in
+                guard let ep = e.baseAddress else { return false }
+                return Self.less(x, y, arena: a, entries: ep)
+            }
         }
     }
 
@@ -164,8 +170,8 @@ struct IdentifierTable {
         if kx != ky { return kx < ky }  // anonymous ("a", 0) before user ("u", 1)
         let lx = Int(ex.lengthAndKind >> 1), ly = Int(ey.lengthAndKind >> 1)
         let n = min(lx, ly)
-        if n > 0 {
-            let c = memcmp(a.baseAddress! + Int(ex.start), a.baseAddress! + Int(ey.start), n)
+        if n > 0, let base = a.baseAddress {
+            let c = memcmp(base + Int(ex.start), base + Int(ey.start), n)
             if c != 0 { return c < 0 }
         }
         return lx < ly
@@ -176,7 +182,7 @@ struct IdentifierTable {
         if list.count < 2 { return }
         arena.withUnsafeBytes { a in
             entries.withUnsafeBufferPointer { e in
-                let ep = e.baseAddress!
+                guard let ep = e.baseAddress else { return }
                 if list.count <= 16 {
                     // Insertion sort: a person has a handful of identifiers.
                     for i in 1..<list.count {
@@ -204,7 +210,8 @@ struct IdentifierTable {
         var kind = entry.lengthAndKind & 1 == 1 ? IdentifierKind.user : IdentifierKind.anonymous
         if length > IdentifierKind.maxInlineLength { kind = IdentifierKind.longForm(kind) }
         var p = UInt64(kind) << 56
-        let base = a.baseAddress! + Int(entry.start)
+        guard let arena = a.baseAddress else { return p }
+        let base = arena + Int(entry.start)
         for i in 0..<min(7, length) { p |= UInt64(base.load(fromByteOffset: i, as: UInt8.self)) << (48 - 8 * i) }
         return p
     }
@@ -215,7 +222,7 @@ struct IdentifierTable {
         if list.count < 2 { return }
         arena.withUnsafeBytes { a in
             entries.withUnsafeBufferPointer { e in
-                let ep = e.baseAddress!
+                guard let ep = e.baseAddress else { return }
                 var keyed = list.map { (keyPrefix($0, arena: a, entries: ep), $0) }
                 keyed.sort { x, y in
                     if x.0 != y.0 { return x.0 < y.0 }

@@ -232,8 +232,8 @@ struct IdentityBatch {
         for i in keyOrder {
             ids.key(i, into: &key)
             let found = try key.withUnsafeBytes { k -> UInt32? in
-                guard let e = try cursor.seek(k), e.key.count == k.count,
-                    memcmp(e.key.baseAddress!, k.baseAddress!, k.count) == 0
+                guard let e = try cursor.seek(k), e.key.count == k.count, let eb = e.key.baseAddress,
+                    let kb = k.baseAddress, memcmp(eb, kb, k.count) == 0
                 else { return nil }
                 return UInt32(littleEndian: e.value.loadUnaligned(as: UInt32.self))
             }
