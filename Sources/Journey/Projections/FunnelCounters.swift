@@ -100,8 +100,8 @@ struct FunnelDelta {
 
     /// The net change per key, sorted by key, without the keys whose additions and removals cancel out.
     static func netted(added: inout [UInt64], removed: inout [UInt64]) -> [(key: UInt64, change: Int64)] {
-        added.sort()
-        removed.sort()
+        HashRadixSort.sort(&added)
+        HashRadixSort.sort(&removed)
         var out: [(key: UInt64, change: Int64)] = []
         out.reserveCapacity(added.count + removed.count)
         var (i, j) = (0, 0)
@@ -248,14 +248,10 @@ enum FunnelPending {
     static func append(_ txn: inout WriteTransaction, _ dbs: SavedFunnelDatabases, id: UInt32, _ merged: [(key: UInt64, change: Int64)]) throws {
         if merged.isEmpty { return }
         var (sequence, records, changes) = try meta(txn, dbs, id: id)
-        var value = [UInt8]()
-        value.reserveCapacity(merged.count * entrySize)
-        for m in merged {
-            withUnsafeBytes(of: m.key.littleEndian) { value.appendRaw($0) }
-            withUnsafeBytes(of: m.change.littleEndian) { value.appendRaw($0) }
-        }
+        // (key, change) pairs lie in memory as the record's entries do: two little-endian words each (a
+        // little-endian machine is assumed, `TimelineLayout`).
         try FunnelKeys.pendingRecord(id, sequence: sequence).withUnsafeBytes { k in
-            try value.withUnsafeBytes { try txn.put(dbs.state, key: k, value: $0) }
+            try merged.withUnsafeBytes { try txn.put(dbs.state, key: k, value: $0) }
         }
         sequence += 1
         records += 1

@@ -1,6 +1,10 @@
-/// Something sorted by a 64-bit hash (messageId entries).
+/// Something sorted by a 64-bit hash (messageId entries), or a bare 64-bit key (a saved funnel's durations).
 protocol HashKeyed {
     var hash: UInt64 { get }
+}
+
+extension UInt64: HashKeyed {
+    @inline(__always) var hash: UInt64 { self }
 }
 
 /// A stable LSD radix sort by hash, 11 bits a pass: entries given in order come out sorted by (hash, that order).
