@@ -31,7 +31,7 @@ struct DemoCommand: ParsableCommand {
         print("   \(summary.lines) lines, \(formatBytes(data.count))")
         if fm.fileExists(atPath: storePath) { try fm.removeItem(atPath: storePath) }
         print("\n== journey --store \(storePath) import \(file)")
-        let store = try JourneyStore(path: storePath, bulkWrites: true)
+        let store = try JourneyStore(path: storePath)
         let imported = try Importer(store: store).run([file])
         print("   \(imported.lines) lines in \(String(format: "%.2f", imported.seconds)) s: \(imported.accepted) accepted, \(imported.duplicates) duplicates, \(imported.rejected) rejected")
         for r in imported.firstRejections.prefix(3) { print("   rejected \(r.source):\(r.line): \(r.reason)") }

@@ -28,7 +28,7 @@ struct ImportCommand: ParsableCommand {
     }
 
     func run() throws {
-        let store = try storeOptions.open(.readWrite, bulkWrites: true)
+        let store = try storeOptions.open(.readWrite)
         let showProgress = !quiet && isTerminal(2)
         let bar = ProgressBar()
         var progress: (@Sendable (ImportProgress) -> Void)? = nil

@@ -115,7 +115,7 @@ struct JourneyBenchmarks {
         // 1. NDJSON import end to end.
         var importedStore: JourneyStore?
         if wanted("import") || wanted("scan") {
-            let store = try freshStore("import", bulkWrites: true)  // as `journey import` opens it
+            let store = try freshStore("import")  // as `journey import` opens it
             let t0 = now()
             let s = try Importer(store: store).run([file])
             let dt = now() - t0
@@ -250,7 +250,7 @@ struct JourneyBenchmarks {
             let path = queryStorePath
             if !fm.fileExists(atPath: path) {
                 print("importing \(file) into \(path) for the query benchmarks …")
-                let s = try JourneyStore(path: path, mapSize: 8 << 30, bulkWrites: true)
+                let s = try JourneyStore(path: path, mapSize: 8 << 30)
                 _ = try Importer(store: s).run([file])
                 s.close()
             }
