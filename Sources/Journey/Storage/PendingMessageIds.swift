@@ -37,6 +37,7 @@ struct PendingMessageIds {
     private static let minimumSlots = 1 << 16
 
     var count: Int { entries.count }
+    var isEmpty: Bool { entries.isEmpty }
 
     mutating func add(_ e: HashedPosition) {
         if (entries.count + 1) * 2 > slots.count { resize(to: slots.count * 2) }
@@ -65,6 +66,17 @@ struct PendingMessageIds {
         slots.withUnsafeMutableBufferPointer { t in
             for i in t.indices { t[i] = HashedPosition(hash: 0, position: 0) }
         }
+    }
+
+    /// Loads the home slot of each hash, so that the cache misses of a run of `find`s overlap instead of each waiting
+    /// for its own (the table of a bulk import is tens of MB; a transaction's lookups come in hash order, which is
+    /// slot order). The result only keeps the loads from being optimised away.
+    func touch(_ hashes: ArraySlice<HashedRecord>) -> UInt64 {
+        var sink: UInt64 = 0
+        slots.withUnsafeBufferPointer { t in
+            for r in hashes { sink &+= t[Int(truncatingIfNeeded: r.hash >> shift)].position }
+        }
+        return sink
     }
 
     /// The first position with this hash whose stored messageId `matches`, if any.
