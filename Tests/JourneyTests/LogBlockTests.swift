@@ -51,6 +51,27 @@ private func track(_ id: String, user: String = "u1", event: String = "E", extra
         #expect(LogBlock.inlineLimit(pageSize: 4096) == 2022)
     }
 
+    @Test("blocks are filled up to what a leaf page holds inline, never past it, for records of every size")
+    func blocksFillToTheLimit() throws {
+        let limit = LogBlock.inlineLimit(pageSize: 4096)
+        for size in 1...300 {
+            var builder = LogBlockBuilder(pageSize: 4096)
+            var sizes: [Int] = []
+            let record = [UInt8](repeating: 1, count: size)
+            for p in 1...800 as ClosedRange<UInt64> {
+                try record.withUnsafeBytes { r in
+                    try builder.add(r, position: p) { _, b in sizes.append(b.count) }
+                }
+            }
+            // Every block full but the last: at most `limit`, and one more record would not have fitted.
+            for s in sizes {
+                #expect(s <= limit, "records of \(size) bytes: a block of \(s)")
+                let count = (s - 2 + 2) / (size + 2)
+                #expect(count == LogBlock.maxRecords || s + size + 2 > limit, "records of \(size) bytes: a block of \(s) left room")
+            }
+        }
+    }
+
     @Test("a value of one format-2 record reads as a block of one; other bytes are not a block")
     func legacyRecordAndDamage() {
         let record: [UInt8] = [1] + [UInt8](repeating: 7, count: 30)

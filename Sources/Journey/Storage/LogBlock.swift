@@ -79,7 +79,8 @@ struct LogBlockBuilder {
         _ record: UnsafeRawBufferPointer, position: UInt64, emit: (UInt64, UnsafeRawBufferPointer) throws -> Void
     ) rethrows {
         let n = ends.count
-        if n > 0 && (n == LogBlock.maxRecords || 2 * n + records.count + record.count > limit) {
+        // With this record the block would hold n + 1: a 2-byte header and n offsets before the records.
+        if n > 0 && (n == LogBlock.maxRecords || 2 + 2 * n + records.count + record.count > limit) {
             try flush(emit)
         }
         records.appendRaw(record)
