@@ -20,7 +20,7 @@ struct ImportCommand: ParsableCommand {
     @Flag(help: "No progress bar.") var quiet = false
     @Flag(help: "Validate only: report what would be accepted and rejected, store nothing.") var dryRun = false
     @Option(help: "Messages per transaction (smaller: each commit is visible sooner and holds less memory).")
-    var batchSize = 65_536
+    var batchSize = 262_144
 
     func validate() throws {
         if files.isEmpty { throw ValidationError("name at least one FILE (or - for standard input)") }

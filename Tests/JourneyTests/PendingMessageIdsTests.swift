@@ -23,6 +23,30 @@ import Testing
         #expect(p.find(hash(5, 3)) { _ in true } == nil)
     }
 
+    @Test("a transaction's entries, sorted by hash, added at once: all found, and sorted with the earlier ones")
+    func transactionsAddedAtOnce() {
+        var p = PendingMessageIds()
+        var rng = SystemRandomNumberGenerator()
+        var added: [HashedPosition] = []
+        var next: UInt64 = 1
+        for size in [3, 70_000, 1, 250_000] {
+            var commit = (0..<size).map { _ in HashedPosition(hash: rng.next(), position: 0) }
+            commit.sort { $0.hash < $1.hash }
+            for i in commit.indices {
+                commit[i].position = next
+                next += 1
+            }
+            p.add(contentsOf: commit)
+            added += commit
+        }
+        #expect(p.count == added.count)
+        for e in added where e.position % 97 == 0 || e.position < 5 {
+            #expect(p.find(e.hash) { $0 == e.position } == e.position)
+        }
+        let expected = added.sorted { $0.hash != $1.hash ? $0.hash < $1.hash : $0.position < $1.position }
+        #expect(p.sorted().map(\.position) == expected.map(\.position))
+    }
+
     @Test func manyEntriesGrowTheTableAndSortByHashThenPosition() {
         var p = PendingMessageIds()
         var rng = SystemRandomNumberGenerator()

@@ -28,8 +28,10 @@ public struct ImportProgress: Sendable {
 /// while the writer thread commits the previous batch (two cores busy), at most two batches in flight.
 public struct Importer {
     public let store: JourneyStore
-    /// Messages per batch handed to the writer.
-    public var batchSize = 65_536
+    /// Messages per batch handed to the writer (a batch is also cut at 32 MiB of records). Bigger commits touch each
+    /// page of the person projections fewer times: a 10M-event import took 16.1–18.0 s with 262,144 against
+    /// 19.8–22.5 s with 65,536, interleaved (1M events: the same).
+    public var batchSize = 262_144
     /// Commit without fsync and sync once at the end (default). A killed import loses nothing already committed
     /// to the OS; an OS crash mid-import may lose its last commits, which re-importing the file restores.
     public var relaxedSync = true

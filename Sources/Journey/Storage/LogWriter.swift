@@ -317,7 +317,7 @@ final class LogWriter: @unchecked Sendable {
         }
         // Only after the commit: a transaction run again (the map grew) or aborted leaves the writer's state as it was.
         if flushed { self.pending.removeAll() }
-        for e in fresh { self.pending.add(e) }
+        self.pending.add(contentsOf: fresh)
         symbols.markPersisted(through: symbolsFrom - 1 + newSymbols.count)
         return result
     }
