@@ -313,11 +313,8 @@ public final class JourneyStore: Sendable {
                 var n = 0
                 var more = false
                 let batch = min(chunk, remaining)
-                let last = try log.forEachRecord(txn, from: next) { pos, record in
+                let last = try log.forEachRecord(txn, from: next) { pos, view in
                     if pos > to { return false }
-                    guard let view = RecordView(record) else {
-                        throw StoreError("the record at position \(pos) is damaged")
-                    }
                     n += 1
                     if try !body(pos, view) { return false }
                     if n >= batch {

@@ -108,7 +108,7 @@ private func track(_ id: String, user: String = "u1", event: String = "E", extra
             #expect(try store.status().events == expected.count)
             try store.env.read { txn in
                 for p in 1...last {
-                    let id = try store.log.withRecord(txn, at: p) { RecordView($0)?.messageId.map { String(decoding: $0, as: UTF8.self) } }
+                    let id = try store.log.withRecord(txn, at: p) { $0.messageId.map { String(decoding: $0, as: UTF8.self) } } ?? nil
                     #expect(id == expected[Int(p) - 1], "position \(p)")
                 }
                 #expect(try store.log.withRecord(txn, at: 0) { _ in true } == nil)
@@ -149,7 +149,7 @@ private func track(_ id: String, user: String = "u1", event: String = "E", extra
                 try store.env.write { txn in
                     var records: [(UInt64, [UInt8])] = []
                     _ = try store.log.forEachRecord(txn, from: 1) { p, r in
-                        records.append((p, Array(r)))
+                        records.append((p, Array(r.bytes)))
                         return true
                     }
                     try txn.clear(store.log.events)

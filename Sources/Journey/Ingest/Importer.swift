@@ -215,15 +215,14 @@ final class LineSource {
     func forEachLine(_ line: (UnsafeRawBufferPointer) throws -> Void, chunkDone: (Int) -> Void) throws {
         var total = 0
         let capacity = 4 << 20
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 16)
-        defer { buffer.deallocate() }
+        let base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        defer { base.deallocate() }
         let fd = handle.fileDescriptor
         var done = false
         while !done {
             // Fill the buffer (a pipe gives less per call), or up to the end.
             var filled = 0
             while filled < capacity {
-                guard let base = buffer.baseAddress else { break }
                 let n = read(fd, base + filled, capacity - filled)
                 if n < 0 {
                     if errno == EINTR { continue }
@@ -237,7 +236,7 @@ final class LineSource {
             }
             if filled == 0 { break }
             total += filled
-            try split(UnsafeRawBufferPointer(rebasing: buffer[0..<filled]), line)
+            try split(UnsafeRawBufferPointer(start: base, count: filled), line)
             chunkDone(total)
         }
         if !carry.isEmpty {

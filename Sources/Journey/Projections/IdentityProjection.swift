@@ -195,9 +195,9 @@ struct IdentityBatch {
         throws
     {
         var expected = from
-        _ = try log.forEachRecord(txn, from: from) { position, record in
+        _ = try log.forEachRecord(txn, from: from) { position, view in
             if position > to { return false }
-            guard let view = RecordView(record), let v = view.variable else {
+            guard let v = view.variable else {
                 throw StoreError("identity projection: the record at position \(position) is damaged")
             }
             var p = PendingEvent(

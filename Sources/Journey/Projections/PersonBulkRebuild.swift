@@ -275,9 +275,9 @@ struct DecodedRange: Sendable {
         bytes.reserveCapacity(count * 24)
         try log.env.read { txn in
             var expected = range.lowerBound
-            _ = try log.forEachRecord(txn, from: range.lowerBound) { position, record in
+            _ = try log.forEachRecord(txn, from: range.lowerBound) { position, view in
                 if position > range.upperBound { return false }
-                guard let view = RecordView(record), let v = view.variable else {
+                guard let v = view.variable else {
                     throw StoreError("identity projection: the record at position \(position) is damaged")
                 }
                 var p = PendingEvent(

@@ -107,32 +107,26 @@ struct EventLog: Sendable {
         try txn.withCursor(events) { c in try c.last()?.integerKey ?? 0 }
     }
 
-    /// Runs `body` on the record at `position`, in place; nil when there is none. One cursor seek: the block holding
-    /// it is the first whose key (its last position) is ≥ `position`.
+    /// Runs `body` on the record at `position`, read in place; nil when there is none (or it is not a record). One
+    /// cursor seek: the block holding it is the first whose key (its last position) is ≥ `position`.
     @inline(__always)
     func withRecord<T: TransactionReading & ~Copyable, R>(
-        _ txn: borrowing T, at position: UInt64, _ body: (UnsafeRawBufferPointer) throws -> R
+        _ txn: borrowing T, at position: UInt64, _ body: (RecordView) throws -> R
     ) throws -> R? {
-        try txn.withCursor(events) { c in try Self.record(&c, at: position, body) }
-    }
-
-    /// `withRecord` through a cursor on `events` the caller keeps for many lookups.
-    @inline(__always)
-    static func record<R>(
-        _ c: inout Cursor, at position: UInt64, _ body: (UnsafeRawBufferPointer) throws -> R
-    ) throws -> R? {
-        guard position > 0, let e = try c.seek(position), let block = LogBlockView(e.value) else { return nil }
-        let last = e.integerKey
-        let first = last &- UInt64(block.count) &+ 1
-        guard position >= first, let record = block.record(Int(position &- first)) else { return nil }
-        return try body(record)
+        try txn.withCursor(events) { c in
+            guard position > 0, let e = try c.seek(position), let block = LogBlockView(e.value) else { return nil }
+            let first = e.integerKey &- UInt64(block.count) &+ 1
+            guard position >= first, let bytes = block.record(Int(position &- first)), let record = RecordView(bytes)
+            else { return nil }
+            return try body(record)
+        }
     }
 
     /// Calls `body` with each record from `from` on, in position order, until it returns false (after that record)
-    /// or the log ends. Returns the last position passed to `body` (`from` − 1 when none). A damaged block or a gap
-    /// is an error naming the position.
+    /// or the log ends. Returns the last position passed to `body` (`from` − 1 when none). A damaged block or record,
+    /// or a gap, is an error naming the position.
     func forEachRecord<T: TransactionReading & ~Copyable>(
-        _ txn: borrowing T, from: UInt64, _ body: (UInt64, UnsafeRawBufferPointer) throws -> Bool
+        _ txn: borrowing T, from: UInt64, _ body: (UInt64, RecordView) throws -> Bool
     ) throws -> UInt64 {
         let from = max(from, 1)
         return try txn.withCursor(events) { c in
@@ -150,10 +144,10 @@ struct EventLog: Sendable {
                 }
                 var i = Int(visited + 1 - first)
                 while i < block.count {
-                    guard let record = block.record(i) else {
-                        throw StoreError("the log block ending at position \(last) is damaged")
-                    }
                     let position = first + UInt64(i)
+                    guard let bytes = block.record(i), let record = RecordView(bytes) else {
+                        throw StoreError("the record at position \(position) is damaged")
+                    }
                     visited = position
                     if try !body(position, record) { return visited }
                     i += 1
@@ -221,7 +215,6 @@ struct EventLog: Sendable {
     func storedMessageId<T: TransactionReading & ~Copyable>(
         _ txn: borrowing T, at position: UInt64, matches: (UnsafeRawBufferPointer) throws -> Bool
     ) throws -> Bool {
-        try withRecord(txn, at: position) { rec in try RecordView(rec)?.messageId.map { try matches($0) } ?? false }
-            ?? false
+        try withRecord(txn, at: position) { rec in try rec.messageId.map { try matches($0) } ?? false } ?? false
     }
 }

@@ -39,8 +39,6 @@ final class LogWriter: @unchecked Sendable {
     /// The messageIds of the newest positions, not yet in `message_ids` (writer thread only).
     private var pending = PendingMessageIds()
     private var pendingLoaded = false
-    /// Where `PendingMessageIds.touch` leaves its loads (read by nothing: it only keeps them).
-    private var touchSink: UInt64 = 0
 
     init(log: EventLog, symbols: SymbolTable, observers: [any AppendObserver]) {
         self.log = log
@@ -190,12 +188,11 @@ final class LogWriter: @unchecked Sendable {
             var verdict = [Int64](repeating: 0, count: total)
             var g = 0
             var touched = 0
-            var sink: UInt64 = 0
             while g < sorted.count {
                 if g >= touched && !self.pending.isEmpty {
                     // The waiting messageIds' slots of the next 64 lookups, loaded together (`touch`).
                     touched = min(sorted.count, g + 64)
-                    sink &+= self.pending.touch(sorted[g..<touched])
+                    self.pending.touch(sorted[g..<touched])
                 }
                 var h = g + 1
                 while h < sorted.count && sorted[h].hash == sorted[g].hash { h += 1 }
@@ -224,7 +221,6 @@ final class LogWriter: @unchecked Sendable {
                 }
                 g = h
             }
-            touchSink = sink
             // Pass 2, in arrival order: positions and records.
             var positions = [UInt64](repeating: 0, count: total)
             var results: [[AppendOutcome]] = batches.map { _ in [] }

@@ -82,14 +82,15 @@ struct PendingMessageIds {
 
     /// Loads the home slot of each hash, so that the cache misses of a run of `find`s overlap instead of each waiting
     /// for its own (the table of a bulk import is tens of MB; a transaction's lookups come in hash order, which is
-    /// slot order). The result only keeps the loads from being optimised away.
-    func touch(_ hashes: ArraySlice<HashedRecord>) -> UInt64 {
-        var sink: UInt64 = 0
+    /// slot order). What is loaded goes into `touched`, which nothing reads: it only keeps the loads.
+    mutating func touch(_ hashes: ArraySlice<HashedRecord>) {
+        var sum: UInt64 = 0
         slots.withUnsafeBufferPointer { t in
-            for r in hashes { sink &+= t[Int(truncatingIfNeeded: r.hash >> shift)].position }
+            for r in hashes { sum &+= t[Int(truncatingIfNeeded: r.hash >> shift)].position }
         }
-        return sink
+        touched &+= sum
     }
+    private var touched: UInt64 = 0
 
     /// The first position with this hash whose stored messageId `matches`, if any.
     func find(_ hash: UInt64, matches: (UInt64) throws -> Bool) rethrows -> UInt64? {
@@ -134,7 +135,7 @@ struct PendingMessageIds {
         let through = try log.dedupThrough(txn) ?? last
         guard through < last else { return pending }
         _ = try log.forEachRecord(txn, from: through + 1) { position, record in
-            guard let mid = RecordView(record)?.messageId else {
+            guard let mid = record.messageId else {
                 throw StoreError("the record at position \(position) is damaged")
             }
             pending.add(HashedPosition(hash: Hashing.hash64(mid), position: position))

@@ -274,7 +274,7 @@ extension JourneyStore {
         return try withPersonView(asOfPosition: moment.position) { dbs in
             var time = moment.time
             if time == nil, let p = moment.position {
-                time = try env.read { txn in try log.withRecord(txn, at: p) { RecordView($0)?.eventTime } } ?? nil
+                time = try env.read { txn in try log.withRecord(txn, at: p) { $0.eventTime } }
             }
             let asOf = time ?? Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
             return try body(TimelineScan(env: env, log: log, dbs: dbs, symbols: symbols, asOf: asOf), asOf)

@@ -126,11 +126,7 @@ struct ProfileBuilder {
     private func record<T: TransactionReading & ~Copyable, R>(
         _ txn: borrowing T, _ position: UInt64, _ body: (RecordView) throws -> R
     ) throws -> R {
-        let result = try log.withRecord(txn, at: position) { bytes -> R? in
-            guard let view = RecordView(bytes) else { return nil }
-            return try body(view)
-        }
-        guard let result, let value = result else {
+        guard let value = try log.withRecord(txn, at: position, body) else {
             throw StoreError("profile: the record at position \(position) is missing or damaged")
         }
         return value

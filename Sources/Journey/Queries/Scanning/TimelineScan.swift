@@ -133,10 +133,7 @@ struct TimelineScan {
     func record<R, T: TransactionReading & ~Copyable>(
         at position: UInt64, _ txn: borrowing T, _ body: (RecordView) throws -> R
     ) throws -> R? {
-        try log.withRecord(txn, at: position) { bytes -> R? in
-            guard let view = RecordView(bytes) else { return nil }
-            return try body(view)
-        } ?? nil
+        try log.withRecord(txn, at: position, body)
     }
 }
 
