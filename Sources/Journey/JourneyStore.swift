@@ -47,7 +47,7 @@ public final class JourneyStore: Sendable {
     let env: Environment
     let log: EventLog
     let symbols = SymbolTable()
-    private let writer: LogWriter?
+    let writer: LogWriter?
     private let lockFD: Int32?
     private let encoderPool = Mutex<[MessageEncoder]>([])
     /// The profile builder of the current symbol table (`profileBuilder()`).
@@ -249,7 +249,7 @@ public final class JourneyStore: Sendable {
     }
 
     /// Starts a writer request and blocks the calling thread until its completion.
-    private func waitFor(_ start: (@escaping LogWriter.Completion) -> Void) throws -> [AppendOutcome] {
+    func waitFor(_ start: (@escaping LogWriter.Completion) -> Void) throws -> [AppendOutcome] {
         let done = DispatchSemaphore(value: 0)
         let box = Mutex<Result<[AppendOutcome], any Error>?>(nil)
         start { result in

@@ -1,3 +1,4 @@
+internal import Foundation
 internal import Dispatch
 internal import LMDB
 internal import Synchronization
@@ -56,10 +57,39 @@ extension JourneyStore {
     /// Both person database sets (`PersonSets.open`), kept once both exist: a lookup then skips the handle
     /// registry's lock and dictionary (a profile lookup is a few microseconds).
     func personSets() throws -> (primary: PersonDatabases?, alternate: PersonDatabases?) {
+        try projectionsCurrent()
         if let kept = personSetHandles.withLock({ $0 }) { return (kept.primary, kept.alternate) }
         let sets = try PersonSets.open(env)
         if let p = sets.primary, let a = sets.alternate { personSetHandles.withLock { $0 = (p, a) } }
         return sets
+    }
+
+    /// Read-your-writes for every query: the projections cover the log as it stands when the query starts.
+    /// The writer may have left them behind under concurrent appends (`LogWriter`, deferred projections): in this
+    /// process it is asked to catch up; a store opened read-only beside a writer in another process waits for that
+    /// writer's catch-up (25 ms at most, unless it is busy), polling the projections' checkpoint.
+    func projectionsCurrent() throws {
+        if let writer {
+            if writer.projectionsLag { _ = try waitFor { writer.catchUp(completion: $0) } }
+            return
+        }
+        guard let sets = try? PersonSets.open(env) else { return }
+        var target: UInt64? = nil
+        let deadline = Date(timeIntervalSinceNow: 2)
+        while true {
+            // Projections that cannot be read this way (another version, damaged) are for the query to report.
+            let state: (last: UInt64, checkpoint: UInt64)?? = try? env.read { txn in
+                guard let dbs = try PersonSets.live(txn, log: log, in: sets, checkingVersions: false) else { return nil }
+                return (try log.lastPosition(txn), try PersonProjections.checkpoint(txn, dbs))
+            }
+            guard let state = state ?? nil else { return }
+            let goal = target ?? state.last
+            if state.checkpoint >= goal { return }
+            target = goal
+            // No writer: the lag stays until the next one opens the store (its projections catch up at open).
+            guard StoreFiles.writerIsActive(path), Date() < deadline else { return }
+            usleep(500)
+        }
     }
 
     /// The live person databases (`PersonSets`); nil for a read-only store written before projections existed.
@@ -195,6 +225,7 @@ extension JourneyStore {
         -> [ProjectionVerification]
     {
         guard !env.readOnly else { throw StoreError("verify needs the store opened for writing") }
+        try projectionsCurrent()
         // One verify at a time per process: they share the scratch set.
         ScratchPrefixes.shared.take(env, PersonSets.verify)
         defer { ScratchPrefixes.shared.give(env, PersonSets.verify) }

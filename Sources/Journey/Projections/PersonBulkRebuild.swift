@@ -305,11 +305,27 @@ struct DecodedRange: Sendable {
 }
 
 extension IdentityBatch {
+    /// Events whose identifiers `intern` looks up together.
+    static let touchGroup = 32
+
     /// Step 1 for a decoded range: interns its identifiers (as `readEvents` does) and appends its events.
     mutating func intern(_ range: DecodedRange) {
+        var keys: [(kind: UInt8, hash64: UInt64)] = []
+        keys.reserveCapacity(3 * Self.touchGroup)
+        var scratch: [UInt32] = []
+        scratch.reserveCapacity(3 * Self.touchGroup)
         range.bytes.withUnsafeBytes { all in
             range.refs.withUnsafeBufferPointer { refs in
-                for var p in range.events {
+                for (k, var p) in range.events.enumerated() {
+                    if k % Self.touchGroup == 0 {
+                        // The table's slots and entries of the next events' identifiers, loaded together (`touch`).
+                        keys.removeAll(keepingCapacity: true)
+                        for q in range.events[k..<min(k + Self.touchGroup, range.events.count)] {
+                            if q.user >= 0 { keys.append((IdentifierKind.user, refs[Int(q.user)].hash)) }
+                            if q.anonymous >= 0 { keys.append((IdentifierKind.anonymous, refs[Int(q.anonymous)].hash)) }
+                        }
+                        keys.withUnsafeBufferPointer { ids.touch($0, scratch: &scratch) }
+                    }
                     var isNew = false
                     func id(_ kind: UInt8, _ r: Int32) -> Int32 {
                         let ref = refs[Int(r)]

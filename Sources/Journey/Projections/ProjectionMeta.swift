@@ -39,6 +39,7 @@ public struct ProjectionStatus: Sendable, Equatable {
     public var version: Int
     /// The last log position applied.
     public var checkpoint: UInt64
-    /// Log positions not yet applied (0 when up to date; the writer applies in the transaction that appends).
+    /// Log positions not yet applied (0 when up to date: the writer applies them in the transaction that appends,
+    /// or, under concurrent appends, within milliseconds and before any query of its process reads: `LogWriter`).
     public var lag: UInt64
 }

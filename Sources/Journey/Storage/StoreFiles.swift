@@ -52,6 +52,16 @@ enum StoreFiles {
         return fd
     }
 
+    /// Whether a writer holds this store's lock (this process included, through another open of the store).
+    static func writerIsActive(_ path: String) -> Bool {
+        let fd = open(path + "/writer.lock", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        if flock(fd, LOCK_SH | LOCK_NB) != 0 { return errno == EWOULDBLOCK }
+        flock(fd, LOCK_UN)
+        return false
+    }
+
     static func unlock(_ fd: Int32) {
         flock(fd, LOCK_UN)
         close(fd)

@@ -68,6 +68,7 @@ extension JourneyStore {
     /// exact median / p90 / mean times. nil when there is no such funnel. Breakdowns and query options (ranges,
     /// periods, histograms, time travel) are computed by `funnel(_:options:)` from the journeys instead.
     public func savedFunnelResult(named name: String) throws -> FunnelResult? {
+        try projectionsCurrent()
         guard let dbs = try SavedFunnelRegistry.shared.databases(for: env, create: !env.readOnly) else { return nil }
         guard let definition = try savedFunnel(named: name) else { return nil }
         let maintained = try env.read { txn -> FunnelResult?? in

@@ -1,0 +1,89 @@
+import Foundation
+import Synchronization
+import Testing
+
+@testable import Journey
+
+// Concurrent single appends may commit the log before the projections (`LogWriter`, deferred projections):
+// every query made after an append returned must still see it, here and in a reader beside the writer, and the
+// projections must end equal to a rebuild.
+
+/// Task `t`'s `i`th message: anonymous for its first 10 events, then identified (an identify links both ids),
+/// alternating events A and B a minute apart.
+private func message(_ t: Int, _ i: Int) -> String {
+    let ids = i < 10 ? #""anonymousId":"a\#(t)""# : #""anonymousId":"a\#(t)","userId":"u\#(t)""#
+    let type = i == 10 ? #""type":"identify""# : #""type":"track","event":"\#(i % 2 == 0 ? "A" : "B")""#
+    let time = String(format: "2026-01-01T%02d:%02d:00.000Z", i / 60, i % 60)
+    return #"{\#(type),"messageId":"m\#(t)-\#(i)",\#(ids),"timestamp":"\#(time)","channel":"web"}"#
+}
+
+private func appendConcurrently(_ store: JourneyStore, tasks: Int, perTask: Int) async throws {
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for t in 0..<tasks {
+            group.addTask {
+                for i in 0..<perTask {
+                    let outcome = try await store.append(json: message(t, i))
+                    guard outcome.appendedPosition != nil else { throw StoreError("not appended: \(outcome)") }
+                }
+            }
+        }
+        try await group.waitForAll()
+    }
+}
+
+@Suite struct DeferredProjectionTests {
+    static let tasks = 32
+    static let perTask = 60
+
+    /// What the queries must show once every append returned.
+    private func expectComplete(_ store: JourneyStore, _ label: String) throws {
+        #expect(try store.personCount() == Self.tasks, "\(label): persons")
+        for t in 0..<Self.tasks {
+            // The anonymous events before the identify belong to the same person.
+            #expect(try store.timeline(for: "u\(t)")?.count == Self.perTask, "\(label): timeline of u\(t)")
+            #expect(try store.profile(for: "a\(t)")?.eventCount == Self.perTask, "\(label): profile of a\(t)")
+        }
+        let funnel = try #require(try store.savedFunnelResult(named: "a-then-b"), "\(label): saved funnel")
+        #expect(funnel.steps.map(\.persons) == [Self.tasks, Self.tasks], "\(label): saved funnel")
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func queriesInTheWritingProcessSeeEveryReturnedAppend() async throws {
+        try await withStore { store in
+            try store.saveFunnel(FunnelDefinition.load(json: Array(#"{"name":"a-then-b","steps":["A","B"],"window":"1d"}"#.utf8)))
+            try await appendConcurrently(store, tasks: Self.tasks, perTask: Self.perTask)
+            #expect(store.writer?.deferredCommits.load(ordering: .relaxed) ?? 0 > 0, "no commit deferred its projections")
+            try expectComplete(store, "writer")
+            let verified = try store.verifyProjections()
+            #expect(!verified.isEmpty && verified.allSatisfy(\.matches), "\(verified)")
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func aReaderBesideTheWriterSeesEveryReturnedAppend() async throws {
+        try await withStore { store in
+            try store.saveFunnel(FunnelDefinition.load(json: Array(#"{"name":"a-then-b","steps":["A","B"],"window":"1d"}"#.utf8)))
+            // A read-only open has no writer of its own, as in another process: it waits for the writer's catch-up.
+            let reader = try JourneyStore(path: store.path, mode: .readOnly)
+            defer { reader.close() }
+            try await appendConcurrently(store, tasks: Self.tasks, perTask: Self.perTask)
+            try expectComplete(reader, "reader")
+            #expect(store.writer?.deferredCommits.load(ordering: .relaxed) ?? 0 > 0, "no commit deferred its projections")
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func closingAppliesWhatWasDeferred() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("journey-deferred-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try JourneyStore(path: dir)
+        try store.saveFunnel(FunnelDefinition.load(json: Array(#"{"name":"a-then-b","steps":["A","B"],"window":"1d"}"#.utf8)))
+        try await appendConcurrently(store, tasks: Self.tasks, perTask: Self.perTask)
+        store.close()
+        // Read-only with no writer left: nothing would catch up now, so the projections must already be complete.
+        let reopened = try JourneyStore(path: dir, mode: .readOnly)
+        defer { reopened.close() }
+        #expect(try reopened.projectionStatus().allSatisfy { $0.checkpoint == UInt64(Self.tasks * Self.perTask) && $0.lag == 0 })
+        try expectComplete(reopened, "reopened")
+    }
+}
