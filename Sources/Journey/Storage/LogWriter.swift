@@ -20,11 +20,11 @@ protocol AppendObserver: Sendable {
 /// concurrent single-message appenders share each fsync. Positions are assigned inside the transaction.
 /// Runs on its own thread, not the cooperative pool, because a commit blocks on fsync.
 ///
-/// Deferred projections: a small commit shared by several callers (concurrent single appends) may commit the log
-/// alone and leave the projections to a later transaction of their own. Such commits touch a few pages at the end
-/// of the log instead of a page of `timelines` and of `persons` per person, and a durable commit costs about 15 µs
-/// of fsync per scattered page (measured: 60 scattered pages 1.3 ms, the same pages contiguous 0.3 ms). The
-/// projections catch up when the writer has nothing to do for `idleCatchUp`, when the oldest deferred event has
+/// Deferred projections: while appends come concurrently (a commit shared by several callers, or more waiting), a
+/// commit may hold the log alone and leave the projections to a later transaction of their own. Small commits then
+/// touch a few pages at the end of the log instead of a page of `timelines` and of `persons` per person, and a
+/// durable commit costs about 15 µs of fsync per scattered page (measured: 60 scattered pages 1.3 ms, the same pages
+/// contiguous 0.3 ms); batched appends apply their projections over more events at a time. The projections catch up when the writer has nothing to do for `idleCatchUp`, when the oldest deferred event has
 /// waited `maxDeferral`, after `maxDeferredEvents`, before the writer closes, and at once when a query asks
 /// (`catchUp`): queries in this process see every append that returned (read-your-writes), and a reader in another
 /// process waits for the catch-up (`JourneyStore.projectionsCurrent`). Each projection's checkpoint stays in the
@@ -40,11 +40,9 @@ final class LogWriter: @unchecked Sendable {
         case catchUp(Completion)
     }
 
-    /// A commit of at most this many records may leave its projections for later (when it serves several callers).
-    static let maxDeferredCommit = 4_096
     /// Bounds on the projections' lag: events, and seconds since the first deferred one.
-    static let maxDeferredEvents: UInt64 = 65_536
-    static let maxDeferral = 0.025
+    static let maxDeferredEvents: UInt64 = 262_144
+    static let maxDeferral = 0.1
     /// The projections catch up once the queue has been empty this long.
     static let idleCatchUp = 0.001
 
@@ -177,8 +175,9 @@ final class LogWriter: @unchecked Sendable {
                 queue.removeFirst()
             }
             lastGroup = taken.count
-            // Deferred only when callers share the commit (concurrent appends), it is small, and the lag is bounded.
-            let project = taken.count < 2 || records > Self.maxDeferredCommit
+            // Deferred only while appends come concurrently (callers share the commit, or more wait), and the lag is
+            // bounded.
+            let project = (taken.count < 2 && queue.isEmpty)
                 || (deferredFrom != 0
                     && (deferredThrough.load(ordering: .relaxed) - deferredFrom >= Self.maxDeferredEvents
                         || -deferredSince.timeIntervalSinceNow >= Self.maxDeferral))
