@@ -15,6 +15,9 @@ struct StatusCommand: ParsableCommand {
         let persons = try store.personCount()
         let projections = try store.projectionStatus()
         let free = try store.freeBytes()
+        let projectionBytes = try store.projectionBytes()
+        let logBytes = max(0, s.bytes - free - projectionBytes)
+        func perEvent(_ n: Int) -> Double { s.events > 0 ? Double(n) / Double(s.events) : 0 }
         switch format {
         case .json, .ndjson:
             var o = OrderedJSON()
@@ -26,6 +29,8 @@ struct StatusCommand: ParsableCommand {
             o.add("bytes", s.bytes)
             o.add("bytes_per_event", s.events > 0 ? Double(s.bytes) / Double(s.events) : 0)
             o.add("free_bytes", free)
+            o.add("log_bytes", logBytes)
+            o.add("projection_bytes", projectionBytes)
             o.add("persons", persons)
             o.add("projections", projections.map { p -> Any? in
                 var j = OrderedJSON()
@@ -46,7 +51,9 @@ struct StatusCommand: ParsableCommand {
                 print("projection     \(p.name) v\(p.version), checkpoint \(p.checkpoint), lag \(p.lag)")
             }
             print("size           \(formatBytes(s.bytes))" + (s.events > 0 ? String(format: " (%.1f bytes/event)", Double(s.bytes) / Double(s.events)) : ""))
-            if free > 0 { print("free in file   \(formatBytes(free)) (reused by later writes; `journey compact` drops it)") }
+            print("  log          \(formatBytes(logBytes))" + String(format: " (%.1f bytes/event: records, messageId index, symbols)", perEvent(logBytes)))
+            print("  projections  \(formatBytes(projectionBytes))" + String(format: " (%.1f bytes/event: persons, ids, timelines, saved funnels)", perEvent(projectionBytes)))
+            if free > 0 { print("  free         \(formatBytes(free)) (reused by later writes; `journey compact` drops it)") }
             print("\nevents by name")
             let width = s.eventsByName.keys.map(\.count).max() ?? 0
             for (name, n) in s.eventsByName.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {

@@ -80,6 +80,13 @@ struct CommandLineTests {
             let status = try await s.run(["status", "--store", store, "--format", "json"])
             let free = jsonInt(try status.jsonObject()["free_bytes"]) ?? 0
             #expect(free > 0, "\(status)")
+            // The size by part: the log (what the peers' tables compare to) and the projections, beside the free pages.
+            let log = jsonInt(try status.jsonObject()["log_bytes"]) ?? 0
+            let projections = jsonInt(try status.jsonObject()["projection_bytes"]) ?? 0
+            #expect(log > 0 && projections > 0, "\(status)")
+            #expect(log + projections + free == jsonInt(try status.jsonObject()["bytes"]), "\(status)")
+            let table = try await s.run(["status", "--store", store])
+            #expect(table.stdout.contains("  log ") && table.stdout.contains("  projections "), "\(table)")
             let copy = s.path("copy")
             let run = try await s.run(["compact", "--store", store, copy, "--format", "json"])
             #expect(run.exitCode == 0, "\(run)")

@@ -16,6 +16,22 @@ extension JourneyStore {
     /// Bytes on LMDB's free list: reused by later writes, reclaimed only by `compact(to:)`.
     public func freeBytes() throws -> Int { try env.freePages() * env.pageSize }
 
+    /// Bytes of the projections' pages: both person sets, the scratch sets of `verify` and `--as-of-position`, and
+    /// the saved funnels. The rest of the used pages, less the free ones, is the log with its indexes (the peers
+    /// store only that much: `journey status` shows both).
+    public func projectionBytes() throws -> Int {
+        let registry = PersonDatabaseRegistry.shared
+        var databases: [Database] = []
+        for prefix in [PersonSets.primary, PersonSets.alternate, PersonSets.verify] + PersonSets.asOfSlots {
+            guard let dbs = try? registry.databases(for: env, prefix: prefix, create: false) else { continue }
+            databases += [dbs.personIds, dbs.persons, dbs.merges, dbs.timelines, dbs.meta]
+        }
+        if let f = try? SavedFunnelRegistry.shared.databases(for: env, create: false) {
+            databases += [f.definitions, f.meta, f.state]
+        }
+        return try env.read { txn in try databases.reduce(0) { $0 + (try txn.statistics($1).bytes) } }
+    }
+
     /// Writes a compacted copy of the store to `destination` (a new directory, private to the user): the same
     /// events, projections and digests without the free pages a file never gives back (a rebuild frees the whole
     /// old projection set). One read snapshot: appends may go on meanwhile and are not in the copy.
