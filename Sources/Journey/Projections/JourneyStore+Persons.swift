@@ -56,8 +56,14 @@ public struct ProjectionVerification: Sendable, Equatable {
 extension JourneyStore {
     /// Both person database sets (`PersonSets.open`), kept once both exist: a lookup then skips the handle
     /// registry's lock and dictionary (a profile lookup is a few microseconds).
+    /// Every query comes here first: the projections are made current (`projectionsCurrent`).
     func personSets() throws -> (primary: PersonDatabases?, alternate: PersonDatabases?) {
-        try projectionsCurrent()
+        let sets = try openPersonSets()
+        try projectionsCurrent(sets)
+        return sets
+    }
+
+    private func openPersonSets() throws -> (primary: PersonDatabases?, alternate: PersonDatabases?) {
         if let kept = personSetHandles.withLock({ $0 }) { return (kept.primary, kept.alternate) }
         let sets = try PersonSets.open(env)
         if let p = sets.primary, let a = sets.alternate { personSetHandles.withLock { $0 = (p, a) } }
@@ -67,13 +73,14 @@ extension JourneyStore {
     /// Read-your-writes for every query: the projections cover the log as it stands when the query starts.
     /// The writer may have left them behind under concurrent appends (`LogWriter`, deferred projections): in this
     /// process it is asked to catch up; a store opened read-only beside a writer in another process waits for that
-    /// writer's catch-up (25 ms at most, unless it is busy), polling the projections' checkpoint.
-    func projectionsCurrent() throws {
+    /// writer's catch-up (`LogWriter.maxDeferral` at most while it appends), polling the projections' checkpoint.
+    func projectionsCurrent() throws { try projectionsCurrent(openPersonSets()) }
+
+    private func projectionsCurrent(_ sets: (primary: PersonDatabases?, alternate: PersonDatabases?)) throws {
         if let writer {
             if writer.projectionsLag { _ = try waitFor { writer.catchUp(completion: $0) } }
             return
         }
-        guard let sets = try? PersonSets.open(env) else { return }
         var target: UInt64? = nil
         let deadline = Date(timeIntervalSinceNow: 2)
         while true {

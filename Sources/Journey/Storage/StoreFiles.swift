@@ -39,7 +39,15 @@ enum StoreFiles {
         guard fd >= 0 else {
             throw StoreError("cannot open \(lockPath): \(String(cString: strerror(errno)))")
         }
-        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+        // A reader checking for a writer (`writerIsActive`) holds a shared lock for a few microseconds: retried.
+        var locked = flock(fd, LOCK_EX | LOCK_NB) == 0
+        var tries = 0
+        while !locked && tries < 4 {
+            tries += 1
+            usleep(2_000)
+            locked = flock(fd, LOCK_EX | LOCK_NB) == 0
+        }
+        if !locked {
             var buf = [UInt8](repeating: 0, count: 32)
             let n = pread(fd, &buf, 31, 0)
             let holder = n > 0 ? String(decoding: buf[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "?"
@@ -52,7 +60,8 @@ enum StoreFiles {
         return fd
     }
 
-    /// Whether a writer holds this store's lock (this process included, through another open of the store).
+    /// Whether a writer holds this store's lock (this process included, through another open of the store). Takes a
+    /// shared lock for an instant when none does (`lockWriter` retries past it).
     static func writerIsActive(_ path: String) -> Bool {
         let fd = open(path + "/writer.lock", O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return false }
