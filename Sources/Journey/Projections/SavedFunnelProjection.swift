@@ -140,9 +140,34 @@ final class SavedFunnelProjection: AppendObserver {
         }
         do {
             try upgradeIfNeeded()
+            try recomputeBehind()
         } catch {
-            // Retried by the first append (`apply` recomputes funnels of another version).
+            // Retried by the first append (`apply` recomputes funnels of another version or checkpoint).
             FileHandle.standardError.write(Data("journey: the saved funnels could not be recomputed: \(error)\n".utf8))
+        }
+    }
+
+    /// Recomputes the saved funnels whose checkpoint is behind the person projections'. A crash between a commit of
+    /// the log and the transaction of its deferred projections (`LogWriter`) leaves both behind; the person
+    /// projections catch up when the store opens (`PersonProjections.prepare`) without this projection's hook, so
+    /// the funnels it leaves behind are computed afresh from the timelines here, before any append or query.
+    private func recomputeBehind() throws {
+        guard let dbs = databases else { return }
+        let behind = try log.env.read { txn -> Bool in
+            guard let persons = try PersonSets.live(txn, log: log, in: personSets) else { return false }
+            let through = try PersonProjections.checkpoint(txn, persons)
+            return try SavedFunnelStore.load(txn, dbs, symbols: symbols).contains {
+                (try SavedFunnelStore.meta(txn, dbs, name: $0.name)?.checkpoint ?? through) < through
+            }
+        }
+        guard behind else { return }
+        try log.env.write { txn in
+            guard let persons = try PersonSets.live(txn, log: log, in: personSets) else { return }
+            let through = try PersonProjections.checkpoint(txn, persons)
+            for f in try SavedFunnelStore.load(txn, dbs, symbols: symbols)
+            where (try SavedFunnelStore.meta(txn, dbs, name: f.name)?.checkpoint ?? through) < through {
+                try Self.recompute(&txn, dbs, f, persons: persons, log: log, symbols: symbols, through: through)
+            }
         }
     }
 

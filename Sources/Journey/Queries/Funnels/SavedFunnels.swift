@@ -68,13 +68,24 @@ extension JourneyStore {
     /// exact median / p90 / mean times. nil when there is no such funnel. Breakdowns and query options (ranges,
     /// periods, histograms, time travel) are computed by `funnel(_:options:)` from the journeys instead.
     public func savedFunnelResult(named name: String) throws -> FunnelResult? {
-        try projectionsCurrent()
+        try savedFunnelResult(named: name, journeysIfBehind: true)
+    }
+
+    /// With `journeysIfBehind: false` (verify), the state as maintained even when it is behind the journeys.
+    func savedFunnelResult(named name: String, journeysIfBehind: Bool) throws -> FunnelResult? {
+        let sets = try personSets()  // and the projections made current
         guard let dbs = try SavedFunnelRegistry.shared.databases(for: env, create: !env.readOnly) else { return nil }
         guard let definition = try savedFunnel(named: name) else { return nil }
         let maintained = try env.read { txn -> FunnelResult?? in
             guard let meta = try SavedFunnelStore.meta(txn, dbs, name: name) else { return .some(nil) }
-            // A state of another layout is recomputed by the next writer; meanwhile the journeys answer.
+            // A state of another layout, or behind the journeys (a crash before its deferred update, in a store no
+            // writer opened since), is recomputed by the next writer; meanwhile the journeys answer.
             guard try SavedFunnelStore.stateVersion(txn, dbs) == SavedFunnelDatabases.stateVersion else { return nil }
+            if journeysIfBehind, let persons = try PersonSets.live(txn, log: log, in: sets, checkingVersions: false),
+                try PersonProjections.checkpoint(txn, persons) != meta.checkpoint
+            {
+                return nil
+            }
             return try SavedFunnelStore.result(txn, dbs, id: meta.id, definition: definition)
         }
         if let maintained { return maintained }
@@ -340,7 +351,7 @@ extension JourneyStore {
             var attempt = 0
             while true {
                 let before = try lastPosition()
-                guard let maintained = try savedFunnelResult(named: name) else { break }
+                guard let maintained = try savedFunnelResult(named: name, journeysIfBehind: false) else { break }
                 let recomputed = try funnel(definition)
                 let v = SavedFunnelVerification(name: name, maintained: maintained, recomputed: recomputed)
                 attempt += 1
