@@ -97,20 +97,22 @@ final class LogWriter: @unchecked Sendable {
         enqueue(.flushIndex(completion), completion)
     }
 
-    /// Applies deferred projections (after the appends queued before) and calls back once they are committed.
+    /// Applies the deferred projections through the log's last committed position and calls back once they are
+    /// committed. Ahead of the queued appends: a query needs the log as it stands, not what is still to come (behind
+    /// an import's batches it would wait for them).
     func catchUp(completion: @escaping Completion) {
-        enqueue(.catchUp(completion), completion)
+        enqueue(.catchUp(completion), completion, first: true)
     }
 
     /// Queues `request` for the writer thread; once closed, fails it through `completion` instead.
-    private func enqueue(_ request: Request, _ completion: Completion) {
+    private func enqueue(_ request: Request, _ completion: Completion, first: Bool = false) {
         condition.lock()
         if closed {
             condition.unlock()
             completion(.failure(StoreError("the store is closed")))
             return
         }
-        queue.append(request)
+        if first { queue.insert(request, at: 0) } else { queue.append(request) }
         condition.signal()
         condition.unlock()
     }
@@ -142,7 +144,7 @@ final class LogWriter: @unchecked Sendable {
             while queue.isEmpty && !closed { condition.wait() }
             // Group-commit window: when the last commit served many callers and fewer are queued now, the others
             // are probably about to append again; a fraction of an fsync's time lets them join this commit.
-            if lastGroup > 1 && queue.count < lastGroup && !closed {
+            if lastGroup > 1 && queue.count < lastGroup && !closed, case .append(_, _)? = queue.first {
                 let deadline = Date(timeIntervalSinceNow: 0.0002)
                 while queue.count < lastGroup && condition.wait(until: deadline) {}
             }
