@@ -3,16 +3,19 @@ import Synchronization
 import Testing
 
 @testable import Journey
+import LMDB
 
 // Concurrent single appends may commit the log before the projections (`LogWriter`, deferred projections):
 // every query made after an append returned must still see it, here and in a reader beside the writer, and the
 // projections must end equal to a rebuild.
 
 /// Task `t`'s `i`th message: anonymous for its first 10 events, then identified (an identify links both ids),
-/// alternating events A and B a minute apart.
+/// alternating events A and B a minute apart, and C last (the funnel's last step comes with the last appends, so a
+/// funnel left behind by them shows it).
 private func message(_ t: Int, _ i: Int) -> String {
     let ids = i < 10 ? #""anonymousId":"a\#(t)""# : #""anonymousId":"a\#(t)","userId":"u\#(t)""#
-    let type = i == 10 ? #""type":"identify""# : #""type":"track","event":"\#(i % 2 == 0 ? "A" : "B")""#
+    let event = i == DeferredProjectionTests.perTask - 1 ? "C" : i % 2 == 0 ? "A" : "B"
+    let type = i == 10 ? #""type":"identify""# : #""type":"track","event":"\#(event)""#
     let time = String(format: "2026-01-01T%02d:%02d:00.000Z", i / 60, i % 60)
     return #"{\#(type),"messageId":"m\#(t)-\#(i)",\#(ids),"timestamp":"\#(time)","channel":"web"}"#
 }
@@ -43,14 +46,14 @@ private func appendConcurrently(_ store: JourneyStore, tasks: Int, perTask: Int)
             #expect(try store.timeline(for: "u\(t)")?.count == Self.perTask, "\(label): timeline of u\(t)")
             #expect(try store.profile(for: "a\(t)")?.eventCount == Self.perTask, "\(label): profile of a\(t)")
         }
-        let funnel = try #require(try store.savedFunnelResult(named: "a-then-b"), "\(label): saved funnel")
-        #expect(funnel.steps.map(\.persons) == [Self.tasks, Self.tasks], "\(label): saved funnel")
+        let funnel = try #require(try store.savedFunnelResult(named: "a-b-c"), "\(label): saved funnel")
+        #expect(funnel.steps.map(\.persons) == [Self.tasks, Self.tasks, Self.tasks], "\(label): saved funnel")
     }
 
     @Test(.timeLimit(.minutes(2)))
     func queriesInTheWritingProcessSeeEveryReturnedAppend() async throws {
         try await withStore { store in
-            try store.saveFunnel(FunnelDefinition.load(json: Array(#"{"name":"a-then-b","steps":["A","B"],"window":"1d"}"#.utf8)))
+            try store.saveFunnel(FunnelDefinition.load(json: Array(#"{"name":"a-b-c","steps":["A","B","C"],"window":"1d"}"#.utf8)))
             try await appendConcurrently(store, tasks: Self.tasks, perTask: Self.perTask)
             #expect(store.writer?.deferredCommits.load(ordering: .relaxed) ?? 0 > 0, "no commit deferred its projections")
             try expectComplete(store, "writer")
@@ -62,7 +65,7 @@ private func appendConcurrently(_ store: JourneyStore, tasks: Int, perTask: Int)
     @Test(.timeLimit(.minutes(2)))
     func aReaderBesideTheWriterSeesEveryReturnedAppend() async throws {
         try await withStore { store in
-            try store.saveFunnel(FunnelDefinition.load(json: Array(#"{"name":"a-then-b","steps":["A","B"],"window":"1d"}"#.utf8)))
+            try store.saveFunnel(FunnelDefinition.load(json: Array(#"{"name":"a-b-c","steps":["A","B","C"],"window":"1d"}"#.utf8)))
             // A read-only open has no writer of its own, as in another process: it waits for the writer's catch-up.
             let reader = try JourneyStore(path: store.path, mode: .readOnly)
             defer { reader.close() }
@@ -73,8 +76,8 @@ private func appendConcurrently(_ store: JourneyStore, tasks: Int, perTask: Int)
     }
 
     /// A crash between a log-only commit and the transaction of its projections leaves the projections behind the
-    /// log. A consistent copy taken right after the appends return (`compact`: one read snapshot, before the writer's
-    /// idle catch-up) holds that state; opened for writing, the copy catches up: persons and timelines from the log,
+    /// log. A consistent copy of the environment taken right after the appends return (LMDB's copy: one read
+    /// snapshot, before the writer's idle catch-up; `compact` would catch up first) holds that state; opened for writing, the copy catches up: persons and timelines from the log,
     /// the saved funnel recomputed, all equal to a rebuild.
     @Test(.timeLimit(.minutes(2)))
     func projectionsLeftBehindByACrashCatchUpAtOpen() async throws {
@@ -83,10 +86,11 @@ private func appendConcurrently(_ store: JourneyStore, tasks: Int, perTask: Int)
         var copy: String?
         for attempt in 0..<10 where copy == nil {
             let store = try JourneyStore(path: "\(base)/store\(attempt)")
-            try store.saveFunnel(FunnelDefinition.load(json: Array(#"{"name":"a-then-b","steps":["A","B"],"window":"1d"}"#.utf8)))
+            try store.saveFunnel(FunnelDefinition.load(json: Array(#"{"name":"a-b-c","steps":["A","B","C"],"window":"1d"}"#.utf8)))
             try await appendConcurrently(store, tasks: Self.tasks, perTask: Self.perTask)
             let path = "\(base)/copy\(attempt)"
-            _ = try store.compact(to: path)
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            try store.env.copy(toDirectory: path, compact: true)
             store.close()
             let reader = try JourneyStore(path: path, mode: .readOnly)
             let lag = try reader.projectionStatus().map(\.lag).max() ?? 0
@@ -109,7 +113,7 @@ private func appendConcurrently(_ store: JourneyStore, tasks: Int, perTask: Int)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("journey-deferred-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try JourneyStore(path: dir)
-        try store.saveFunnel(FunnelDefinition.load(json: Array(#"{"name":"a-then-b","steps":["A","B"],"window":"1d"}"#.utf8)))
+        try store.saveFunnel(FunnelDefinition.load(json: Array(#"{"name":"a-b-c","steps":["A","B","C"],"window":"1d"}"#.utf8)))
         try await appendConcurrently(store, tasks: Self.tasks, perTask: Self.perTask)
         store.close()
         // Read-only with no writer left: nothing would catch up now, so the projections must already be complete.

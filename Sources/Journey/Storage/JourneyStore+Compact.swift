@@ -44,6 +44,8 @@ extension JourneyStore {
             throw StoreError("\(destination) already holds a store; give a new directory")
         }
         try StoreFiles.createDirectory(destination)
+        // Deferred projections first, so the copy's projections cover its log as this store's queries see them.
+        try projectionsCurrent()
         let before = env.usedBytes
         let free = try freeBytes()
         let events = try status().events
