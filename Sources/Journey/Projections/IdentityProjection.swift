@@ -115,6 +115,16 @@ struct PendingEvent {
     var previousUser: Int32 = -1
     /// Local index of the person it was attributed to (follow `parent` to the survivor).
     var person: Int32 = -1
+
+    /// The record's fixed fields, its identifiers not yet interned.
+    @inline(__always)
+    init(position: UInt64, _ view: RecordView, _ v: RecordView.Variable) {
+        time = view.eventTime
+        name = view.eventName
+        channel = view.channel
+        self.position = position
+        kind = EntryKind(userId: v.userId != nil, anonymousId: v.anonymousId != nil, callType: view.callTypeRaw)
+    }
 }
 
 /// A person as the transaction sees it: loaded from `persons` on first touch, or new.
@@ -194,15 +204,12 @@ struct IdentityBatch {
     mutating func readEvents<T: TransactionReading & ~Copyable>(_ txn: borrowing T, log: EventLog, from: UInt64, to: UInt64)
         throws
     {
-        var expected = from
-        _ = try log.forEachRecord(txn, from: from) { position, view in
+        let last = try log.forEachRecord(txn, from: from) { position, view in
             if position > to { return false }
             guard let v = view.variable else {
                 throw StoreError("identity projection: the record at position \(position) is damaged")
             }
-            var p = PendingEvent(
-                time: view.eventTime, name: view.eventName, channel: view.channel, position: position,
-                kind: EntryKind(userId: v.userId != nil, anonymousId: v.anonymousId != nil, callType: view.callTypeRaw))
+            var p = PendingEvent(position: position, view, v)
             var isNew = false
             if let u = v.userId { p.user = ids.intern(kind: IdentifierKind.user, u, isNew: &isNew) }
             if let a = v.anonymousId { p.anonymous = ids.intern(kind: IdentifierKind.anonymous, a, isNew: &isNew) }
@@ -211,11 +218,10 @@ struct IdentityBatch {
                 p.previousUser = ids.intern(kind: IdentifierKind.user, prev, isNew: &isNew)
             }
             events.append(p)
-            expected += 1
             return position < to
         }
-        if expected != to + 1 {
-            throw StoreError("identity projection: the log ends at position \(expected - 1), expected \(to)")
+        if last != to {
+            throw StoreError("identity projection: the log ends at position \(last), expected \(to)")
         }
     }
 

@@ -274,25 +274,20 @@ struct DecodedRange: Sendable {
         refs.reserveCapacity(count * 2)
         bytes.reserveCapacity(count * 24)
         try log.env.read { txn in
-            var expected = range.lowerBound
-            _ = try log.forEachRecord(txn, from: range.lowerBound) { position, view in
+            let last = try log.forEachRecord(txn, from: range.lowerBound) { position, view in
                 if position > range.upperBound { return false }
                 guard let v = view.variable else {
                     throw StoreError("identity projection: the record at position \(position) is damaged")
                 }
-                var p = PendingEvent(
-                    time: view.eventTime, name: view.eventName, channel: view.channel, position: position,
-                    kind: EntryKind(
-                        userId: v.userId != nil, anonymousId: v.anonymousId != nil, callType: view.callTypeRaw))
+                var p = PendingEvent(position: position, view, v)
                 if let u = v.userId { p.user = add(u) }
                 if let a = v.anonymousId { p.anonymous = add(a) }
                 if view.callTypeRaw == CallType.alias.rawValue, let prev = v.previousId { p.previousAnonymous = add(prev) }
                 events.append(p)
-                expected += 1
                 return position < range.upperBound
             }
-            if expected != range.upperBound + 1 {
-                throw StoreError("identity projection: the log ends at position \(expected - 1), expected \(range.upperBound)")
+            if last != range.upperBound {
+                throw StoreError("identity projection: the log ends at position \(last), expected \(range.upperBound)")
             }
         }
     }

@@ -63,7 +63,7 @@ struct LogBlockBuilder {
     private var records: [UInt8] = []
     private var ends: [UInt16] = []
     private var value: [UInt8] = []
-    private(set) var lastPosition: UInt64 = 0
+    private var lastPosition: UInt64 = 0
 
     init(pageSize: Int) {
         limit = LogBlock.inlineLimit(pageSize: pageSize)
@@ -71,6 +71,7 @@ struct LogBlockBuilder {
         value.reserveCapacity(limit)
     }
 
+    /// Nothing gathered (after `flush`).
     var isEmpty: Bool { ends.isEmpty }
 
     /// Adds the record at `position` (one more than the last added), emitting the block first if it would not fit.

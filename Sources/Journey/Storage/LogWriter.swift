@@ -24,11 +24,12 @@ protocol AppendObserver: Sendable {
 /// commit may hold the log alone and leave the projections to a later transaction of their own. Small commits then
 /// touch a few pages at the end of the log instead of a page of `timelines` and of `persons` per person, and a
 /// durable commit costs about 15 µs of fsync per scattered page (measured: 60 scattered pages 1.3 ms, the same pages
-/// contiguous 0.3 ms); batched appends apply their projections over more events at a time. The projections catch up when the writer has nothing to do for `idleCatchUp`, when the oldest deferred event has
-/// waited `maxDeferral`, after `maxDeferredEvents`, before the writer closes, and at once when a query asks
-/// (`catchUp`): queries in this process see every append that returned (read-your-writes), and a reader in another
-/// process waits for the catch-up (`JourneyStore.projectionsCurrent`). Each projection's checkpoint stays in the
-/// transaction of its state, so a crash in between leaves a lag that the next writer applies at open.
+/// contiguous 0.3 ms); batched appends apply their projections over more events at a time. The projections catch up
+/// when the writer has nothing to do for `idleCatchUp`, when the oldest deferred event has waited `maxDeferral`,
+/// after `maxDeferredEvents`, before the writer closes, and at once when a query asks (`catchUp`): queries in this
+/// process see every append that returned (read-your-writes), and a reader in another process waits for the
+/// catch-up (`JourneyStore.projectionsCurrent`). Each projection's checkpoint stays in the transaction of its state,
+/// so a crash in between leaves a lag that the next writer applies at open.
 final class LogWriter: @unchecked Sendable {
     typealias Completion = @Sendable (Result<[AppendOutcome], any Error>) -> Void
 
@@ -383,8 +384,7 @@ final class LogWriter: @unchecked Sendable {
         // The deferral state too changes only after the commit.
         idleRetry = true
         if projections {
-            deferredFrom = 0
-            deferredThrough.store(0, ordering: .releasing)
+            projectionsCaughtUp()
         } else if last >= first {
             deferredCommits.add(1, ordering: .relaxed)
             if deferredFrom == 0 {
@@ -452,6 +452,11 @@ final class LogWriter: @unchecked Sendable {
             throw error
         }
         for o in observers { o.committed() }
+        projectionsCaughtUp()
+    }
+
+    /// Nothing deferred any more (after a commit that applied the projections).
+    private func projectionsCaughtUp() {
         deferredFrom = 0
         deferredThrough.store(0, ordering: .releasing)
     }
