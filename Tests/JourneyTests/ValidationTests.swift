@@ -226,3 +226,57 @@ enum RawJSONMembers {
         }
     }
 }
+
+/// Times RFC 3339 cannot print back in UTC (found by `tools/fuzz-inputs time`: `9999-12-31T23:59:59.9-12:51` was
+/// stored in year 10000 and printed as year 0000).
+@Suite struct TimeRangeTests {
+    private func outcome(_ json: String) -> (rejection: Rejection?, time: Int64) {
+        var encoder = MessageEncoder(symbols: SymbolTable())
+        let r = Array(json.utf8).withUnsafeBytes { encoder.encode($0, receivedTime: 1_767_225_600_000) }
+        return (r, encoder.eventTime)
+    }
+
+    private func track(_ times: String) -> String {
+        #"{"type":"track","messageId":"m","userId":"u","event":"E",\#(times)}"#
+    }
+
+    @Test func timesPastYear9999OrBefore0000InUTCAreRejected() {
+        for text in ["9999-12-31T23:59:59.9-12:51", "0000-01-01T00:00:00+00:01", "9999-12-31T23:30:00-00:30"] {
+            let r = outcome(track(#""timestamp":"\#(text)""#)).rejection
+            #expect(r?.field == "timestamp", "\(text)")
+            #expect(r?.message == "\"\(text)\" is outside the years 0000–9999 once in UTC")
+        }
+        #expect(outcome(track(#""timestamp":"yesterday""#)).rejection?.message == "not an RFC 3339 time: \"yesterday\"")
+    }
+
+    @Test func theFirstAndLastMillisecondsAreKept() {
+        for (text, ms) in [("0000-01-01T00:00:00Z", RFC3339.representable.lowerBound),
+                           ("9999-12-31T23:59:59.999Z", RFC3339.representable.upperBound),
+                           ("9999-12-31T23:59:59.999+00:00", RFC3339.representable.upperBound)] {
+            let o = outcome(track(#""timestamp":"\#(text)""#))
+            #expect(o.rejection == nil, "\(text)")
+            #expect(o.time == ms, "\(text)")
+            var out = ByteWriter(capacity: 32)
+            RFC3339.format(ms, into: &out)
+            #expect(out.bytes.withUnsafeBytes { RFC3339.parseMillis($0) } == ms)
+        }
+    }
+
+    @Test func aSkewCorrectionOutsideTheYearsIsRejected() {
+        let r = outcome(track(
+            #""originalTimestamp":"0001-01-01T00:00:00Z","sentAt":"9999-01-01T00:00:00Z","receivedAt":"2026-01-01T00:00:00Z""#
+        )).rejection
+        #expect(r?.field == "originalTimestamp")
+        #expect(r?.message.contains("outside the years 0000–9999") == true)
+    }
+
+    @Test func aTypedTimestampOutsideTheYearsIsRejected() {
+        var encoder = MessageEncoder(symbols: SymbolTable())
+        for t in [RFC3339.representable.upperBound + 1, RFC3339.representable.lowerBound - 1] {
+            let m = Message.track("E", messageId: "m", userId: "u", timestamp: t)
+            #expect(encoder.encode(m, receivedTime: 1_767_225_600_000)?.field == "timestamp")
+        }
+        let last = Message.track("E", messageId: "m", userId: "u", timestamp: RFC3339.representable.upperBound)
+        #expect(encoder.encode(last, receivedTime: 1_767_225_600_000) == nil)
+    }
+}

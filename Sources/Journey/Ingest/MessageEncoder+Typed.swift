@@ -43,6 +43,10 @@ extension MessageEncoder {
         defer { swap(&timestampText.bytes, &scratch) }
         var time = receivedTime
         if let t = m.timestamp {
+            guard RFC3339.representable.contains(t) else {
+                // Rejected as its JSON is (the year printed expanded, `+010000-…`).
+                return m.jsonBytes().withUnsafeBytes { encode($0, receivedTime: receivedTime) }
+            }
             RFC3339.format(t, into: &timestampText)
             guard let parsed = timestampText.bytes.withUnsafeBytes({ RFC3339.parseMillis($0) }) else {
                 let text = String(decoding: timestampText.bytes.prefix(40), as: UTF8.self)

@@ -228,8 +228,7 @@ struct MessageEncoder {
         for raw in Field.timestamp.rawValue...Field.receivedAt.rawValue {
             guard let span = spans[raw], let f = Field(rawValue: raw) else { continue }
             guard let t = s.withBytes(span, { RFC3339.parseMillis($0) }) else {
-                let text = s.withBytes(span) { String(decoding: $0.prefix(40), as: UTF8.self) }
-                return Rejection(field: f.name, message: "not an RFC 3339 time: \"\(text)\"")
+                return Rejection(field: f.name, message: s.withBytes(span) { RFC3339.problem($0) })
             }
             switch f {
             case .timestamp: times.0 = t
@@ -245,6 +244,11 @@ struct MessageEncoder {
             time = t
         } else if let original = times.1, let sent = times.2 {
             time = received - (sent - original)
+            guard RFC3339.representable.contains(time) else {
+                return Rejection(
+                    field: "originalTimestamp",
+                    message: "corrected for clock skew (receivedAt − (sentAt − originalTimestamp)), the event time is outside the years 0000–9999")
+            }
         } else {
             time = received
         }

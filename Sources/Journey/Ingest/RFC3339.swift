@@ -7,7 +7,26 @@ enum RFC3339 {
         return s.withUTF8 { parseMillis(UnsafeRawBufferPointer($0)) }
     }
 
-    static func parseMillis(_ s: UnsafeRawBufferPointer) -> Int64? {
+    /// The times RFC 3339 can write in UTC (a four-digit year): 0000-01-01T00:00:00.000Z through
+    /// 9999-12-31T23:59:59.999Z. A time outside could not be printed back as it was read (found by
+    /// `tools/fuzz-inputs time`: `9999-12-31T23:59:59.9-12:51` is in year 10000 once in UTC).
+    static let representable: ClosedRange<Int64> = -62_167_219_200_000...253_402_300_799_999
+
+    /// Parses, then refuses a time outside `representable` (`inRangeOnly: false` tells the two failures apart).
+    static func parseMillis(_ s: UnsafeRawBufferPointer, inRangeOnly: Bool = true) -> Int64? {
+        guard let t = parseUnbounded(s) else { return nil }
+        return !inRangeOnly || representable.contains(t) ? t : nil
+    }
+
+    /// Why `text` is not a time the engine keeps (for a field's rejection).
+    static func problem(_ text: UnsafeRawBufferPointer) -> String {
+        let shown = String(decoding: text.prefix(40), as: UTF8.self)
+        return parseUnbounded(text) == nil
+            ? "not an RFC 3339 time: \"\(shown)\""
+            : "\"\(shown)\" is outside the years 0000–9999 once in UTC"
+    }
+
+    private static func parseUnbounded(_ s: UnsafeRawBufferPointer) -> Int64? {
         let n = s.count
         guard n >= 20 else { return nil }
         @inline(__always) func digit(_ i: Int) -> Int? {
@@ -81,7 +100,16 @@ enum RFC3339 {
             days -= 1
         }
         let (y, m, d) = civilFromDays(Int(days))
-        out.appendPadded(y, width: 4)
+        if (0...9999).contains(y) {
+            out.appendPadded(y, width: 4)
+        } else {
+            // Outside `representable` (a typed message's timestamp): ISO 8601's expanded year, which no parser here
+            // accepts, so the message is rejected with this text rather than stored under another year.
+            out.append(UInt8(ascii: y < 0 ? "-" : "+"))
+            let digits = String(y.magnitude)
+            for _ in digits.utf8.count..<max(6, digits.utf8.count) { out.append(UInt8(ascii: "0")) }
+            for c in digits.utf8 { out.append(c) }
+        }
         out.append(UInt8(ascii: "-"))
         out.appendPadded(m, width: 2)
         out.append(UInt8(ascii: "-"))

@@ -1,0 +1,67 @@
+internal import Foundation
+internal import Glibc
+
+// libFuzzer harnesses, compiled into the Journey module by `tools/fuzz-inputs` (not part of the package). The
+// target is `$FUZZ_TARGET`:
+// - `ingest` (default): any input line is either rejected, or accepted as a record that exports to JSON which is
+//   accepted again and exports to the same JSON (the promise of `journey export`, for whatever bytes arrive);
+// - `time`: an RFC 3339 time that parses prints back to text that parses to the same millisecond;
+// - `definitions`: funnel and lifecycle definitions, filters, breakdowns and attributions: refused with an error
+//   or accepted, never a crash.
+
+nonisolated(unsafe) var encoder = MessageEncoder(symbols: SymbolTable())
+let fuzzTarget = ProcessInfo.processInfo.environment["FUZZ_TARGET"] ?? "ingest"
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let input = UnsafeRawBufferPointer(start: data, count: size)
+    switch fuzzTarget {
+    case "time": fuzzTime(input)
+    case "definitions": fuzzDefinitions(input)
+    default: fuzzIngest(input)
+    }
+    return 0
+}
+
+private func fuzzIngest(_ input: UnsafeRawBufferPointer) {
+    guard encoder.encode(input, receivedTime: 1_767_225_600_000) == nil else { return }
+    guard let exported = export(encoder.record.bytes) else {
+        fatalError("an accepted message's record does not export: \(text(input))")
+    }
+    if let rejection = exported.withUnsafeBytes({ encoder.encode($0, receivedTime: 1_767_225_600_000) }) {
+        fatalError("the export is rejected (\(rejection)): \(text(exported)) from \(text(input))")
+    }
+    guard let again = export(encoder.record.bytes), again == exported else {
+        fatalError("the export changes when imported again: \(text(exported)) from \(text(input))")
+    }
+}
+
+private func export(_ record: [UInt8]) -> [UInt8]? {
+    var out = ByteWriter(capacity: 256)
+    let ok = record.withUnsafeBytes { b -> Bool in
+        guard let view = RecordView(b) else { return false }
+        return RecordJSON(symbols: encoder.symbols.table).write(view, into: &out)
+    }
+    return ok ? out.bytes : nil
+}
+
+private func fuzzTime(_ input: UnsafeRawBufferPointer) {
+    guard let ms = RFC3339.parseMillis(input) else { return }
+    var out = ByteWriter(capacity: 32)
+    RFC3339.format(ms, into: &out)
+    let again = out.bytes.withUnsafeBytes { RFC3339.parseMillis($0) }
+    if again != ms { fatalError("\(text(input)) is \(ms) ms, printed \(text(out.bytes)), read back as \(String(describing: again))") }
+}
+
+private func fuzzDefinitions(_ input: UnsafeRawBufferPointer) {
+    let bytes = Array(input)
+    _ = try? FunnelDefinition.load(json: bytes)
+    _ = try? LifecycleDefinition.parse(bytes)
+    let s = text(input)
+    _ = try? FieldFilter.parse(s)
+    _ = try? PersonFilter.parse(s)
+    _ = try? FunnelBreakdown.parse(s)
+    _ = try? FunnelAttribution.parse(s)
+}
+
+private func text(_ b: some Collection<UInt8>) -> String { String(decoding: b, as: UTF8.self) }
