@@ -200,6 +200,21 @@ public final class JourneyStore: Sendable {
             into: &batch, source: source, line: number, now: now)
     }
 
+    /// Rejects a line longer than `LineSource.maxLineBytes` (only its first bytes were read into memory), keeping
+    /// its first MiB as its raw text.
+    func rejectOverlong(
+        _ start: UnsafeRawBufferPointer, length: Int, into batch: inout AppendBatch, now: Int64, source: String, line: Int
+    ) {
+        let rejection = Rejection(
+            field: "json",
+            message: "the line is \(length) bytes, over the limit of \(LineSource.maxLineBytes >> 20) MiB a message (its first MiB is kept)")
+        batch.add(
+            rejected: RejectedMessage(
+                raw: String(decoding: start.prefix(1 << 20), as: UTF8.self), source: source, line: line,
+                reason: rejection.description, time: now),
+            because: rejection)
+    }
+
     /// Adds the message `encoder` just encoded to `batch`: its record, or, when `rejection` says it was refused, the
     /// rejected message with its raw text (built only then).
     private func keep(

@@ -178,6 +178,31 @@ struct CommandLineTests {
         }
     }
 
+    @Test("a line over 16 MiB (a file that is not NDJSON) is rejected with its length; the lines around it import")
+    func overlongLineIsRejected() async throws {
+        try await withSandbox { s in
+            let file = s.url("overlong.ndjson")
+            var text = #"{"type":"track","messageId":"a","userId":"u","event":"E"}"# + "\n"
+            text += #"{"type":"track","messageId":"b","userId":"u","event":"E","properties":{"blob":""#
+            text += String(repeating: "x", count: 17 << 20) + "\"}}\n"
+            text += #"{"type":"track","messageId":"c","userId":"u","event":"E"}"# + "\n"
+            try Data(text.utf8).write(to: file)
+            let store = s.path("store")
+            let run = try await s.run(["--store", store, "import", file.path, "--format", "json"])
+            #expect(run.exitCode == 65, "\(run.stderr)")
+            let json = try run.jsonObject()
+            #expect(jsonInt(json["lines"]) == 3)
+            #expect(jsonInt(json["accepted"]) == 2)
+            #expect(jsonInt(json["rejected"]) == 1)
+            let length = (17 << 20) + 82
+            #expect(run.stderr.contains("overlong.ndjson:2: rejected: json: the line is \(length) bytes, over the limit of 16 MiB"), "\(run.stderr.prefix(300))")
+            let listed = try await s.run(["--store", store, "rejected", "--format", "ndjson"])
+            let row = try #require(listed.stdout.split(separator: "\n").first)
+            #expect(row.utf8.count < 2 << 20, "the raw text kept is the line's first MiB")
+            #expect(row.contains(#"{\"type\":\"track\",\"messageId\":\"b\""#))
+        }
+    }
+
     @Test("`-` imports standard input")
     func importStandardInput() async throws {
         let expected = try Golden.expected()

@@ -152,7 +152,30 @@ let trickyMessages: [TrickyMessage] = [
 ]
 
 @Suite struct RecordRoundTripTests {
-    // MARK: Hand-written messages
+    /// A damaged record (a length near `Int.max`) reads as damaged instead of trapping on an overflow (found by
+    /// `tools/fuzz-inputs records`).
+    @Test func aDamagedLengthIsReportedNotTrapped() {
+        var encoder = MessageEncoder(symbols: SymbolTable())
+        let line = #"{"type":"track","messageId":"m","userId":"u","event":"E"}"#
+        #expect(Array(line.utf8).withUnsafeBytes { encoder.encode($0, receivedTime: 0) } == nil)
+        func export(_ record: [UInt8]) -> Bool? {
+            var out = ByteWriter(capacity: 64)
+            return record.withUnsafeBytes { b in
+                RecordView(b).map { RecordJSON(symbols: encoder.symbols.table).write($0, into: &out) }
+            }
+        }
+        #expect(export(encoder.record.bytes) == true)
+        // Flagged as having extras, which hold one key of Int.max bytes: key reference 2·length + 1 = 2^64 − 1.
+        var damaged = encoder.record.bytes
+        damaged[2] |= UInt8(RecordLayout.hasExtras)
+        damaged += [UInt8](repeating: 0xFF, count: 9) + [0x01]
+        #expect(export(damaged) == false)
+        let bounds = [UInt8](repeating: 0, count: 8).withUnsafeBytes { b in
+            var r = ByteReader(b, offset: 3)
+            return (r.bytes(Int.max), r.bytes(6), r.bytes(5)?.count)
+        }
+        #expect(bounds.0 == nil && bounds.1 == nil && bounds.2 == 5)
+    }
 
     @Test(arguments: trickyMessages)
     func trickyMessageRoundTrips(_ message: TrickyMessage) async throws {

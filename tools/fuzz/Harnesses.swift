@@ -7,7 +7,9 @@ internal import Glibc
 //   accepted again and exports to the same JSON (the promise of `journey export`, for whatever bytes arrive);
 // - `time`: an RFC 3339 time that parses prints back to text that parses to the same millisecond;
 // - `definitions`: funnel and lifecycle definitions, filters, breakdowns and attributions: refused with an error
-//   or accepted, never a crash.
+//   or accepted, never a crash;
+// - `records`: the bytes of a damaged store (a log block, a record, a person record): read as far as they make
+//   sense, reported as damaged, never a crash.
 
 nonisolated(unsafe) var encoder = MessageEncoder(symbols: SymbolTable())
 let fuzzTarget = ProcessInfo.processInfo.environment["FUZZ_TARGET"] ?? "ingest"
@@ -18,6 +20,7 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     switch fuzzTarget {
     case "time": fuzzTime(input)
     case "definitions": fuzzDefinitions(input)
+    case "records": fuzzRecords(input)
     default: fuzzIngest(input)
     }
     return 0
@@ -62,6 +65,22 @@ private func fuzzDefinitions(_ input: UnsafeRawBufferPointer) {
     _ = try? PersonFilter.parse(s)
     _ = try? FunnelBreakdown.parse(s)
     _ = try? FunnelAttribution.parse(s)
+}
+
+private func fuzzRecords(_ input: UnsafeRawBufferPointer) {
+    if let block = LogBlockView(input) {
+        for i in 0..<block.count {
+            guard let r = block.record(i), let view = RecordView(r) else { continue }
+            var out = ByteWriter(capacity: 256)
+            _ = RecordJSON(symbols: encoder.symbols.table).write(view, into: &out)
+            _ = (view.eventTime, view.eventName, view.channel, view.callType, view.flags)
+        }
+    }
+    if let person = PersonRecordView(input) {
+        _ = person.forEachIdentifier { _, _, _ in }
+        _ = (person.displayIndex, person.firstSeen, person.lastPosition)
+    }
+    _ = MergeLayout.decode(input)
 }
 
 private func text(_ b: some Collection<UInt8>) -> String { String(decoding: b, as: UTF8.self) }

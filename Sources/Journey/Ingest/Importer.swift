@@ -112,11 +112,15 @@ public struct Importer {
                 let now = JourneyStore.nowMillis()
                 var batch = fresh(now)
                 var lastReport = Date.distantPast
-                try source.forEachLine { line in
+                try source.forEachLine { line, cut in
                     lineNumber += 1
-                    if Self.isBlank(line) { return }
+                    if cut == 0 && Self.isBlank(line) { return }
                     lines += 1
-                    store.encodeOne(line, into: &batch, encoder: &encoder, now: now, source: source.name, line: lineNumber)
+                    if cut > 0 {
+                        store.rejectOverlong(line, length: line.count + cut, into: &batch, now: now, source: source.name, line: lineNumber)
+                    } else {
+                        store.encodeOne(line, into: &batch, encoder: &encoder, now: now, source: source.name, line: lineNumber)
+                    }
                     if batch.messageCount >= batchSize || batch.byteCount >= 32 << 20 {
                         try send(batch)
                         batch = fresh(now)
@@ -163,6 +167,12 @@ final class LineSource {
     private let handle: FileHandle
     private let process: Process?
     private var carry: [UInt8] = []
+    /// Bytes of the line in progress beyond `maxLineBytes`, counted, not kept.
+    private var dropped = 0
+
+    /// The longest line kept whole (Segment's own limit is 32 KB a message). A longer one is rejected with its
+    /// first bytes, so a file that is not NDJSON (one line of gigabytes) cannot exhaust memory.
+    nonisolated(unsafe) static var maxLineBytes = 16 << 20
 
     init(path: String) throws {
         if path == "-" {
@@ -209,10 +219,11 @@ final class LineSource {
         }
     }
 
-    /// Calls `line` with each line (without its newline) and `chunkDone` with the bytes read after each ≈ 4 MiB.
+    /// Calls `line` with each line (without its newline) and the bytes cut from it (0 unless it was longer than
+    /// `maxLineBytes`), and `chunkDone` with the bytes read after each ≈ 4 MiB.
     /// Reads with `read(2)` into one reused buffer: `FileHandle.read(upToCount:)` read 4 KiB per call here and
     /// gathered them into a fresh `Data` (51,000 calls for a 200 MB file).
-    func forEachLine(_ line: (UnsafeRawBufferPointer) throws -> Void, chunkDone: (Int) -> Void) throws {
+    func forEachLine(_ line: (UnsafeRawBufferPointer, _ cut: Int) throws -> Void, chunkDone: (Int) -> Void) throws {
         var total = 0
         let capacity = 4 << 20
         let base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
@@ -239,10 +250,10 @@ final class LineSource {
             try split(UnsafeRawBufferPointer(start: base, count: filled), line)
             chunkDone(total)
         }
-        if !carry.isEmpty {
-            let last = carry
-            carry = []
-            try last.withUnsafeBytes { try line(Self.trimCR($0)) }
+        if !carry.isEmpty || dropped > 0 {
+            let (last, cut) = (carry, dropped)
+            (carry, dropped) = ([], 0)
+            try last.withUnsafeBytes { try line(Self.trimCR($0), cut) }
         }
         if let process {
             process.waitUntilExit()
@@ -253,28 +264,35 @@ final class LineSource {
     }
 
     /// Cuts `buf` into lines, prefixing what was left of the previous chunk; keeps the unfinished tail.
-    private func split(_ buf: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+    private func split(_ buf: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer, Int) throws -> Void) throws {
         var start = 0
         let n = buf.count
-        if !carry.isEmpty {
+        if !carry.isEmpty || dropped > 0 {
             guard let nl = memchrIndex(buf, from: 0) else {
-                carry.append(contentsOf: buf)
+                keep(buf[0..<n])
                 return
             }
-            carry.append(contentsOf: buf[0..<nl])
-            let joined = carry
-            carry = []
-            try joined.withUnsafeBytes { try body(Self.trimCR($0)) }
+            keep(buf[0..<nl])
+            let (joined, cut) = (carry, dropped)
+            (carry, dropped) = ([], 0)
+            try joined.withUnsafeBytes { try body(Self.trimCR($0), cut) }
             start = nl + 1
         }
         while start < n {
             guard let nl = memchrIndex(buf, from: start) else {
-                carry.append(contentsOf: buf[start..<n])
+                keep(buf[start..<n])
                 return
             }
-            try body(Self.trimCR(UnsafeRawBufferPointer(rebasing: buf[start..<nl])))
+            try body(Self.trimCR(UnsafeRawBufferPointer(rebasing: buf[start..<nl])), 0)
             start = nl + 1
         }
+    }
+
+    /// Adds to the unfinished line, up to `maxLineBytes`; the rest is only counted.
+    private func keep(_ part: UnsafeRawBufferPointer.SubSequence) {
+        let room = max(0, Self.maxLineBytes - carry.count)
+        carry.append(contentsOf: part.prefix(room))
+        dropped += max(0, part.count - room)
     }
 
     private func memchrIndex(_ buf: UnsafeRawBufferPointer, from: Int) -> Int? {

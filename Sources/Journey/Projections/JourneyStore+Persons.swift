@@ -293,7 +293,7 @@ extension JourneyStore {
         return PersonSummary(
             person: number, displayId: display, userIds: users, anonymousIds: anonymous, firstSeen: r.firstSeen,
             lastSeen: r.lastSeen, firstPosition: r.firstPosition, lastPosition: r.lastPosition,
-            eventCount: Int(r.events), mergeCount: Int(r.merges), merges: [])
+            eventCount: Int(clamping: r.events), mergeCount: Int(r.merges), merges: [])
     }
 
     /// Every merge that made this person: its own, and those of the persons it absorbed, in log order.

@@ -116,7 +116,8 @@ struct ByteReader {
     }
 
     @inline(__always) mutating func bytes(_ count: Int) -> UnsafeRawBufferPointer? {
-        guard count >= 0, offset + count <= buffer.count else { return nil }
+        // Subtracted, not added: a damaged length near Int.max would overflow (found by `tools/fuzz-inputs records`).
+        guard count >= 0, count <= buffer.count - offset else { return nil }
         defer { offset += count }
         return UnsafeRawBufferPointer(rebasing: buffer[offset..<(offset + count)])
     }
