@@ -6,8 +6,8 @@ internal import Glibc
 // - `ingest` (default): any input line is either rejected, or accepted as a record that exports to JSON which is
 //   accepted again and exports to the same JSON (the promise of `journey export`, for whatever bytes arrive);
 // - `time`: an RFC 3339 time that parses prints back to text that parses to the same millisecond;
-// - `definitions`: funnel and lifecycle definitions, filters, breakdowns and attributions: refused with an error
-//   or accepted, never a crash;
+// - `definitions`: funnel and lifecycle definitions, filters, breakdowns, attributions, times and durations as
+//   typed in options: refused with an error or accepted, never a crash;
 // - `records`: the bytes of a damaged store (a log block, a record, a person record): read as far as they make
 //   sense, reported as damaged, never a crash.
 
@@ -65,6 +65,8 @@ private func fuzzDefinitions(_ input: UnsafeRawBufferPointer) {
     _ = try? PersonFilter.parse(s)
     _ = try? FunnelBreakdown.parse(s)
     _ = try? FunnelAttribution.parse(s)
+    if let t = try? TimeText.millis(s, option: "--as-of") { _ = TimeText.format(t) }
+    if let d = try? DurationText.millis(s) { _ = DurationText.format(d) }
 }
 
 private func fuzzRecords(_ input: UnsafeRawBufferPointer) {
