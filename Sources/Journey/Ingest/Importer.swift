@@ -172,9 +172,14 @@ final class LineSource {
 
     /// The longest line kept whole (Segment's own limit is 32 KB a message). A longer one is rejected with its
     /// first bytes, so a file that is not NDJSON (one line of gigabytes) cannot exhaust memory.
-    nonisolated(unsafe) static var maxLineBytes = 16 << 20
+    static let maxLineBytes = 16 << 20
+    /// `maxLineBytes`, and the bytes read per `read(2)` buffer: smaller in tests, to cut lines anywhere.
+    private let lineLimit: Int
+    private let chunkBytes: Int
 
-    init(path: String) throws {
+    init(path: String, chunkBytes: Int = 4 << 20, maxLineBytes: Int = LineSource.maxLineBytes) throws {
+        self.chunkBytes = max(1, chunkBytes)
+        lineLimit = maxLineBytes
         if path == "-" {
             name = "stdin"
             handle = FileHandle.standardInput
@@ -225,7 +230,7 @@ final class LineSource {
     /// gathered them into a fresh `Data` (51,000 calls for a 200 MB file).
     func forEachLine(_ line: (UnsafeRawBufferPointer, _ cut: Int) throws -> Void, chunkDone: (Int) -> Void) throws {
         var total = 0
-        let capacity = 4 << 20
+        let capacity = chunkBytes
         let base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
         defer { base.deallocate() }
         let fd = handle.fileDescriptor
@@ -253,7 +258,7 @@ final class LineSource {
         if !carry.isEmpty || dropped > 0 {
             let (last, cut) = (carry, dropped)
             (carry, dropped) = ([], 0)
-            try last.withUnsafeBytes { try line(Self.trimCR($0), cut) }
+            try last.withUnsafeBytes { try line(cut > 0 ? $0 : Self.trimCR($0), cut) }
         }
         if let process {
             process.waitUntilExit()
@@ -275,7 +280,7 @@ final class LineSource {
             keep(buf[0..<nl])
             let (joined, cut) = (carry, dropped)
             (carry, dropped) = ([], 0)
-            try joined.withUnsafeBytes { try body(Self.trimCR($0), cut) }
+            try joined.withUnsafeBytes { try body(cut > 0 ? $0 : Self.trimCR($0), cut) }
             start = nl + 1
         }
         while start < n {
@@ -283,14 +288,18 @@ final class LineSource {
                 keep(buf[start..<n])
                 return
             }
-            try body(Self.trimCR(UnsafeRawBufferPointer(rebasing: buf[start..<nl])), 0)
+            if nl - start > lineLimit {
+                try body(UnsafeRawBufferPointer(rebasing: buf[start..<(start + lineLimit)]), nl - start - lineLimit)
+            } else {
+                try body(Self.trimCR(UnsafeRawBufferPointer(rebasing: buf[start..<nl])), 0)
+            }
             start = nl + 1
         }
     }
 
     /// Adds to the unfinished line, up to `maxLineBytes`; the rest is only counted.
     private func keep(_ part: UnsafeRawBufferPointer.SubSequence) {
-        let room = max(0, Self.maxLineBytes - carry.count)
+        let room = max(0, lineLimit - carry.count)
         carry.append(contentsOf: part.prefix(room))
         dropped += max(0, part.count - room)
     }
