@@ -252,6 +252,26 @@ struct FunnelTests {
         }
     }
 
+    @Test("a definition that is not JSON is refused with the line and column where it breaks")
+    func definitionSyntaxErrorsArePlaced() {
+        func refusal(_ text: String) -> String? {
+            do {
+                _ = try FunnelDefinition.load(json: Array(text.utf8), source: "f.json")
+                return nil
+            } catch { return error.description }
+        }
+        #expect(refusal("{\"name\":\"x\",\n\"steps\": [1, 2") == "f.json: not valid JSON: line 2, column 15: expected ',' or ']', found end of file")
+        #expect(refusal("{\n  \"name\": \"x\",\n  \"window\": 7d\n}") == "f.json: not valid JSON: line 3, column 14: expected ',' or '}', found 'd'")
+        #expect(refusal(#"{"name":"x","steps":["A","B"]} x"#) == "f.json: not valid JSON: line 1, column 32: unexpected text after the value")
+        let lifecycle: String? = {
+            do {
+                _ = try LifecycleDefinition.parse("{\n\"stages\": [}")
+                return nil
+            } catch { return "\(error)" }
+        }()
+        #expect(lifecycle?.hasPrefix("the definition is not valid JSON: line 2, column 12: ") == true, "\(lifecycle ?? "")")
+    }
+
     @Test("a definition written back as JSON loads to the same definition")
     func definitionRoundTrip() throws {
         let d = try FunnelDefinition(

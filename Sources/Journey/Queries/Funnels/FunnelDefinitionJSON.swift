@@ -8,7 +8,7 @@ extension FunnelDefinition {
         do {
             root = try JSONSerialization.jsonObject(with: Data(bytes))
         } catch {
-            throw QueryError("\(source): not valid JSON (\(error.localizedDescription))")
+            throw QueryError("\(source): not valid JSON: \(JSONSyntaxLocation.describe(bytes) ?? error.localizedDescription)")
         }
         do {
             return try parse(root)

@@ -10,7 +10,7 @@ extension LifecycleDefinition {
         do {
             root = try JSONSerialization.jsonObject(with: Data(data), options: [])
         } catch {
-            throw QueryError("the definition is not valid JSON: \(error.localizedDescription)")
+            throw QueryError("the definition is not valid JSON: \(JSONSyntaxLocation.describe(data) ?? error.localizedDescription)")
         }
         return try DefinitionReader().definition(root)
     }
