@@ -11,6 +11,7 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Last position.") var to: UInt64?
 
     func run() throws {
+        if let to, to < from { throw ValidationError("--from \(from) is after --to \(to): no position lies between") }
         let store = try storeOptions.open(.readOnly)
         let out = FileHandle.standardOutput
         try store.export(from: from, to: to ?? .max) { chunk in out.write(Data(chunk)) }

@@ -479,6 +479,7 @@ struct CommandLineTests {
         ["status", "--format", "xml"],
         ["import"],
         ["export", "--from", "abc"],
+        ["export", "--from", "5", "--to", "2"],
         ["generate", "--customers", "-1"],
         ["generate", "--broken", "2"],
         ["status", "extra-argument"],

@@ -252,6 +252,21 @@ struct FunnelTests {
         }
     }
 
+    @Test("an entry range that is empty (--from at or after --to) is refused, not answered with zeros")
+    func emptyEntryRangeIsRefused() async throws {
+        try await withStore { store in
+            _ = try store.appendSync(json: [track("1", "A", user: "u", minutes: 0), track("2", "B", user: "u", minutes: 5)].map { Array($0.utf8) })
+            let d = try definition(["A", "B"])
+            for (from, to) in [(1_000, 1_000), (2_000, 1_000)] as [(Int64, Int64)] {
+                var o = FunnelOptions()
+                (o.from, o.to) = (from, to)
+                #expect(throws: QueryError("--from must be before --to (step 1 at or after --from, before --to)")) {
+                    try store.funnel(d, options: o)
+                }
+            }
+        }
+    }
+
     @Test("a definition that is not JSON is refused with the line and column where it breaks")
     func definitionSyntaxErrorsArePlaced() {
         func refusal(_ text: String) -> String? {

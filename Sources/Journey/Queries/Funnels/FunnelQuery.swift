@@ -147,6 +147,9 @@ final class CompiledFunnel: Sendable {
                 throw QueryError("--from-step/--to-step: \(h[0])…\(h[1]) must be two steps i < j within 1…\(d.steps.count)")
             }
         }
+        if let from = options.from, let to = options.to, from >= to {
+            throw QueryError("--from must be before --to (step 1 at or after --from, before --to)")
+        }
         if let by = options.by {
             guard let from = options.from, let to = options.to else {
                 throw QueryError("--by needs --from and --to (the entry periods to show, zero-filled)")
