@@ -173,7 +173,8 @@ final class LineSource {
     /// The longest line kept whole (Segment's own limit is 32 KB a message). A longer one is rejected with its
     /// first bytes, so a file that is not NDJSON (one line of gigabytes) cannot exhaust memory.
     static let maxLineBytes = 16 << 20
-    /// `maxLineBytes`, and the bytes read per `read(2)` buffer: smaller in tests, to cut lines anywhere.
+    /// The limit in force (`maxLineBytes`) and the bytes read per `read(2)` buffer: both smaller in tests, which
+    /// cut lines at every place.
     private let lineLimit: Int
     private let chunkBytes: Int
 
@@ -225,7 +226,7 @@ final class LineSource {
     }
 
     /// Calls `line` with each line (without its newline) and the bytes cut from it (0 unless it was longer than
-    /// `maxLineBytes`), and `chunkDone` with the bytes read after each ≈ 4 MiB.
+    /// `maxLineBytes`), and `chunkDone` with the bytes read after each buffer (4 MiB).
     /// Reads with `read(2)` into one reused buffer: `FileHandle.read(upToCount:)` read 4 KiB per call here and
     /// gathered them into a fresh `Data` (51,000 calls for a 200 MB file).
     func forEachLine(_ line: (UnsafeRawBufferPointer, _ cut: Int) throws -> Void, chunkDone: (Int) -> Void) throws {
@@ -300,7 +301,7 @@ final class LineSource {
     /// Adds to the unfinished line, up to `maxLineBytes`; the rest is only counted.
     private func keep(_ part: UnsafeRawBufferPointer.SubSequence) {
         let room = max(0, lineLimit - carry.count)
-        carry.append(contentsOf: part.prefix(room))
+        carry.appendRaw(UnsafeRawBufferPointer(rebasing: part.prefix(room)))
         dropped += max(0, part.count - room)
     }
 

@@ -12,13 +12,13 @@ enum RFC3339 {
     /// `tools/fuzz-inputs time`: `9999-12-31T23:59:59.9-12:51` is in year 10000 once in UTC).
     static let representable: ClosedRange<Int64> = -62_167_219_200_000...253_402_300_799_999
 
-    /// Parses, then refuses a time outside `representable` (`inRangeOnly: false` tells the two failures apart).
-    static func parseMillis(_ s: UnsafeRawBufferPointer, inRangeOnly: Bool = true) -> Int64? {
-        guard let t = parseUnbounded(s) else { return nil }
-        return !inRangeOnly || representable.contains(t) ? t : nil
+    /// Parses, then refuses a time outside `representable`.
+    static func parseMillis(_ s: UnsafeRawBufferPointer) -> Int64? {
+        guard let t = parseUnbounded(s), representable.contains(t) else { return nil }
+        return t
     }
 
-    /// Why `text` is not a time the engine keeps (for a field's rejection).
+    /// Why `text` is not a time the engine keeps (for a field's rejection): not RFC 3339, or outside the years.
     static func problem(_ text: UnsafeRawBufferPointer) -> String {
         let shown = String(decoding: text.prefix(40), as: UTF8.self)
         return parseUnbounded(text) == nil
