@@ -159,7 +159,7 @@ public final class JourneyStore: Sendable {
         newBatch(messages: messages.count) { batch, encoder, now in
             for (i, m) in messages.enumerated() {
                 keep(
-                    encoder.encode(m, receivedTime: now), of: encoder, raw: String(decoding: m.jsonBytes().prefix(1 << 20), as: UTF8.self),
+                    encoder.encode(m, receivedTime: now), of: encoder, raw: m.jsonBytes().withUnsafeBytes { Self.rawText($0) },
                     into: &batch, source: source, line: i + 1, now: now)
             }
         }
@@ -196,23 +196,18 @@ public final class JourneyStore: Sendable {
         source: String, line number: Int
     ) {
         keep(
-            encoder.encode(line, receivedTime: now), of: encoder, raw: String(decoding: line.prefix(1 << 20), as: UTF8.self),
+            encoder.encode(line, receivedTime: now), of: encoder, raw: Self.rawText(line),
             into: &batch, source: source, line: number, now: now)
     }
 
-    /// Rejects a line longer than `LineSource.maxLineBytes` (only its first bytes were read into memory), keeping
-    /// its first MiB as its raw text.
+    /// Rejects a line longer than `LineSource.maxLineBytes` (only its first bytes were read into memory).
     func rejectOverlong(
         _ start: UnsafeRawBufferPointer, length: Int, into batch: inout AppendBatch, now: Int64, source: String, line: Int
     ) {
         let rejection = Rejection(
             field: "json",
             message: "the line is \(length) bytes, over the limit of \(LineSource.maxLineBytes >> 20) MiB a message (its first MiB is kept)")
-        batch.add(
-            rejected: RejectedMessage(
-                raw: String(decoding: start.prefix(1 << 20), as: UTF8.self), source: source, line: line,
-                reason: rejection.description, time: now),
-            because: rejection)
+        reject(rejection, raw: Self.rawText(start), into: &batch, source: source, line: line, now: now)
     }
 
     /// Adds the message `encoder` just encoded to `batch`: its record, or, when `rejection` says it was refused, the
@@ -222,13 +217,22 @@ public final class JourneyStore: Sendable {
         source: String, line: Int, now: Int64
     ) {
         if let rejection {
-            batch.add(
-                rejected: RejectedMessage(raw: raw(), source: source, line: line, reason: rejection.description, time: now),
-                because: rejection)
+            reject(rejection, raw: raw(), into: &batch, source: source, line: line, now: now)
         } else {
             batch.add(record: encoder.record.bytes, hash: encoder.messageIdHash)
         }
     }
+
+    private func reject(
+        _ rejection: Rejection, raw: String, into batch: inout AppendBatch, source: String, line: Int, now: Int64
+    ) {
+        batch.add(
+            rejected: RejectedMessage(raw: raw, source: source, line: line, reason: rejection.description, time: now),
+            because: rejection)
+    }
+
+    /// What a rejected line keeps as its raw text: its first MiB.
+    static func rawText(_ line: UnsafeRawBufferPointer) -> String { String(decoding: line.prefix(1 << 20), as: UTF8.self) }
 
     func takeEncoder() -> MessageEncoder {
         encoderPool.withLock { $0.popLast() } ?? MessageEncoder(symbols: symbols)

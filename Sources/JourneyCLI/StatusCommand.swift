@@ -27,7 +27,7 @@ struct StatusCommand: ParsableCommand {
             o.add("events_by_name", s.eventsByName)
             o.add("rejected", s.rejected)
             o.add("bytes", s.bytes)
-            o.add("bytes_per_event", s.events > 0 ? Double(s.bytes) / Double(s.events) : 0)
+            o.add("bytes_per_event", perEvent(s.bytes))
             o.add("free_bytes", free)
             o.add("log_bytes", logBytes)
             o.add("projection_bytes", projectionBytes)
@@ -50,7 +50,7 @@ struct StatusCommand: ParsableCommand {
             for p in projections {
                 print("projection     \(p.name) v\(p.version), checkpoint \(p.checkpoint), lag \(p.lag)")
             }
-            print("size           \(formatBytes(s.bytes))" + (s.events > 0 ? String(format: " (%.1f bytes/event)", Double(s.bytes) / Double(s.events)) : ""))
+            print("size           \(formatBytes(s.bytes))" + (s.events > 0 ? String(format: " (%.1f bytes/event)", perEvent(s.bytes)) : ""))
             print("  log          \(formatBytes(logBytes))" + String(format: " (%.1f bytes/event: records, messageId index, symbols)", perEvent(logBytes)))
             print("  projections  \(formatBytes(projectionBytes))" + String(format: " (%.1f bytes/event: persons, ids, timelines, saved funnels)", perEvent(projectionBytes)))
             if free > 0 { print("  free         \(formatBytes(free)) (reused by later writes; `journey compact` drops it)") }

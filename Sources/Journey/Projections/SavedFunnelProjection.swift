@@ -153,22 +153,27 @@ final class SavedFunnelProjection: AppendObserver {
     /// the funnels it leaves behind are computed afresh from the timelines here, before any append or query.
     private func recomputeBehind() throws {
         guard let dbs = databases else { return }
-        let behind = try log.env.read { txn -> Bool in
-            guard let persons = try PersonSets.live(txn, log: log, in: personSets) else { return false }
-            let through = try PersonProjections.checkpoint(txn, persons)
-            return try SavedFunnelStore.load(txn, dbs, symbols: symbols).contains {
-                (try SavedFunnelStore.meta(txn, dbs, name: $0.name)?.checkpoint ?? through) < through
-            }
-        }
-        guard behind else { return }
+        // Looked for in a read transaction first: a store whose funnels are current opens without a write.
+        guard try log.env.read({ txn in try !behind(txn, dbs).funnels.isEmpty }) else { return }
         try log.env.write { txn in
-            guard let persons = try PersonSets.live(txn, log: log, in: personSets) else { return }
-            let through = try PersonProjections.checkpoint(txn, persons)
-            for f in try SavedFunnelStore.load(txn, dbs, symbols: symbols)
-            where (try SavedFunnelStore.meta(txn, dbs, name: f.name)?.checkpoint ?? through) < through {
+            let (funnels, persons, through) = try behind(txn, dbs)
+            guard let persons else { return }
+            for f in funnels {
                 try Self.recompute(&txn, dbs, f, persons: persons, log: log, symbols: symbols, through: through)
             }
         }
+    }
+
+    /// The saved funnels whose checkpoint is behind the live person projections', with those and their checkpoint.
+    private func behind<T: TransactionReading & ~Copyable>(_ txn: borrowing T, _ dbs: SavedFunnelDatabases) throws
+        -> (funnels: [LoadedFunnel], persons: PersonDatabases?, through: UInt64)
+    {
+        guard let persons = try PersonSets.live(txn, log: log, in: personSets) else { return ([], nil, 0) }
+        let through = try PersonProjections.checkpoint(txn, persons)
+        let funnels = try SavedFunnelStore.load(txn, dbs, symbols: symbols).filter {
+            (try SavedFunnelStore.meta(txn, dbs, name: $0.name)?.checkpoint ?? through) < through
+        }
+        return (funnels, persons, through)
     }
 
     func committed() {
