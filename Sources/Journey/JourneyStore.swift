@@ -157,9 +157,11 @@ public final class JourneyStore: Sendable {
     /// rejections as their JSON, without writing and parsing it.
     func encode(_ messages: [Message], source: String) -> AppendBatch {
         newBatch(messages: messages.count) { batch, encoder, now in
-            for (i, m) in messages.enumerated() {
+            // By index, not `for m in`: each message is borrowed, not copied (retained field by field).
+            for i in messages.indices {
                 keep(
-                    encoder.encode(m, receivedTime: now), of: encoder, raw: m.jsonBytes().withUnsafeBytes { Self.rawText($0) },
+                    encoder.encode(messages[i], receivedTime: now), of: encoder,
+                    raw: messages[i].jsonBytes().withUnsafeBytes { Self.rawText($0) },
                     into: &batch, source: source, line: i + 1, now: now)
             }
         }

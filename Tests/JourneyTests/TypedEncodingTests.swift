@@ -25,6 +25,7 @@ import Testing
             if chance(50) {
                 return .integer(pick([0, 1, -1, 42, Int64.max, Int64.min, 999_999_999_999_999_999, -1_000_000_000_000_000_000]))
             }
+            if chance(30) { return .number(Double(Int64(rng.next() % 2_000_001) - 1_000_000) / pick([1, 10, 100, 1000, 7, 3e6])) }
             return .number(pick([0.1, 19.99, 100.0, -0.0, 1e-7, 1.5e21, 123456789.125, .infinity, .nan, .leastNonzeroMagnitude, 37.59]))
         }
 
@@ -86,5 +87,37 @@ import Testing
             }
         }
         #expect(accepted > 300)  // the comparison covered stored records, not only rejections
+    }
+
+    /// A typed double skips printing and scanning its text when it is a plain decimal: it must give the bytes the
+    /// scanner makes of Swift's text, for any double.
+    @Test func doublesAsDecimalsMatchTheScannedText() throws {
+        var rng = SplitMix64(seed: 11)
+        var symbols = SymbolCache(table: SymbolTable())
+        var direct = 0
+        for i in 0..<300_000 {
+            let d: Double
+            switch i % 4 {
+            case 0: d = Double(bitPattern: rng.next())
+            case 1: d = Double(Int64(rng.next() % 20_000_000_001) - 10_000_000_000) / [1, 10, 100, 1000, 1e4, 1e6, 1e9][Int(rng.next() % 7)]
+            case 2: d = Double(rng.next() % 1_000_000_000_000) * [1e-3, 1e-5, 1e-9, 1e-12, 3.7e-4][Int(rng.next() % 5)]
+            default: d = Double(Int64(rng.next() >> 1)) / Double(rng.next() % 1000 + 1)
+            }
+            guard d.isFinite else { continue }
+            var text = d.description
+            var scanned = ByteWriter(capacity: 32)
+            try text.withUTF8 { t in
+                var scanner = JSONScanner(input: UnsafeRawBufferPointer(t), scratch: [])
+                try scanner.transcodeValue(into: &scanned, symbols: &symbols)
+            }
+            guard let (mantissa, places) = MessageEncoder.fixedDecimal(d) else { continue }
+            direct += 1
+            var written = ByteWriter(capacity: 32)
+            written.append(ValueTag.decimal)
+            written.appendSignedVarint(mantissa)
+            written.append(places)
+            #expect(written.bytes == scanned.bytes, "\(text)")
+        }
+        #expect(direct > 100_000)  // most doubles a service sends take the direct way
     }
 }

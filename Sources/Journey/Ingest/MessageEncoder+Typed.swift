@@ -7,57 +7,54 @@ extension MessageEncoder {
 
     /// Encodes `m` as `encode(m.jsonBytes(), …)` would.
     mutating func encode(_ m: Message, receivedTime: Int64) -> Rejection? {
-        guard Self.depth(of: m) < Self.typedDepthLimit else {
-            return m.jsonBytes().withUnsafeBytes { encode($0, receivedTime: receivedTime) }
+        // Too deep a nesting is the JSON path's rejection, whatever else is wrong: checked here before a rejection
+        // is returned, and while the objects are written (`tooDeep`) for a message that passes, so the walk over
+        // every value is not paid twice.
+        func refuse(_ r: Rejection) -> Rejection? {
+            Self.depth(of: m) < Self.typedDepthLimit ? r : m.jsonBytes().withUnsafeBytes { encode($0, receivedTime: receivedTime) }
         }
         // Validation, semantics §1, in the JSON path's order.
-        let midLength = m.messageId.unicodeScalars.count
-        guard midLength >= 1 else { return Rejection(field: "messageId", message: "empty: must be 1–100 characters") }
+        let midBytes = m.messageId.utf8.count
+        // At most 100 UTF-8 bytes are at most 100 characters: counted only when longer.
+        let midLength = midBytes <= 100 ? midBytes : m.messageId.unicodeScalars.count
+        guard midLength >= 1 else { return refuse(Rejection(field: "messageId", message: "empty: must be 1–100 characters")) }
         guard midLength <= 100 else {
-            return Rejection(field: "messageId", message: "must be 1–100 characters, got \(midLength)")
+            return refuse(Rejection(field: "messageId", message: "must be 1–100 characters, got \(midLength)"))
         }
         let user = m.userId.flatMap { $0.isEmpty ? nil : $0 }
         let anonymous = m.anonymousId.flatMap { $0.isEmpty ? nil : $0 }
         if m.type == .alias {
             guard user != nil else {
-                return Rejection(
-                    field: "userId", message: "\(m.userId != nil ? "empty" : "missing"): alias needs userId and previousId")
+                return refuse(Rejection(
+                    field: "userId", message: "\(m.userId != nil ? "empty" : "missing"): alias needs userId and previousId"))
             }
             guard let previous = m.previousId, !previous.isEmpty else {
-                return Rejection(
+                return refuse(Rejection(
                     field: "previousId",
-                    message: "\(m.previousId != nil ? "empty" : "missing"): alias needs userId and previousId")
+                    message: "\(m.previousId != nil ? "empty" : "missing"): alias needs userId and previousId"))
             }
         } else if user == nil && anonymous == nil {
-            return Rejection(field: "userId", message: "missing: a message needs userId or anonymousId")
+            return refuse(Rejection(field: "userId", message: "missing: a message needs userId or anonymousId"))
         }
         if m.type == .track {
-            guard let event = m.event else { return Rejection(field: "event", message: "missing: track needs an event name") }
-            guard !event.isEmpty else { return Rejection(field: "event", message: "empty: track needs an event name") }
+            guard let event = m.event else { return refuse(Rejection(field: "event", message: "missing: track needs an event name")) }
+            guard !event.isEmpty else { return refuse(Rejection(field: "event", message: "empty: track needs an event name")) }
         }
-        // The timestamp as the JSON carries it: its text decides whether it is canonical (elided) or kept. Written
-        // into the scanner's scratch (unused here), so no buffer is allocated per message.
-        var timestampText = ByteWriter(capacity: 0)
-        swap(&timestampText.bytes, &scratch)
-        timestampText.bytes.removeAll(keepingCapacity: true)
-        defer { swap(&timestampText.bytes, &scratch) }
+        // A representable time is written as `RFC3339.format` prints it, canonical, which the JSON path parses back
+        // to the same millisecond and elides: no text is needed (a test holds the two paths equal).
         var time = receivedTime
         if let t = m.timestamp {
             guard RFC3339.representable.contains(t) else {
                 // Rejected as its JSON is (the year printed expanded, `+010000-…`).
                 return m.jsonBytes().withUnsafeBytes { encode($0, receivedTime: receivedTime) }
             }
-            RFC3339.format(t, into: &timestampText)
-            guard let parsed = timestampText.bytes.withUnsafeBytes({ RFC3339.parseMillis($0) }) else {
-                let text = String(decoding: timestampText.bytes.prefix(40), as: UTF8.self)
-                return Rejection(field: "timestamp", message: "not an RFC 3339 time: \"\(text)\"")
-            }
-            time = parsed
+            time = t
         }
         eventTime = time
 
         // Extras, in the order the JSON path meets them.
         extras.bytes.removeAll(keepingCapacity: true)
+        tooDeep = false
         if let name = m.name {
             stringExtra("name", name, intern: true)
         }
@@ -67,21 +64,13 @@ extension MessageEncoder {
         if !m.properties.isEmpty { objectExtra("properties", m.properties) }
         if !m.traits.isEmpty { objectExtra("traits", m.traits) }
         if !m.context.isEmpty { objectExtra("context", m.context) }
+        if tooDeep { return m.jsonBytes().withUnsafeBytes { encode($0, receivedTime: receivedTime) } }
         var flags: UInt16 = 0
         if user != nil { flags |= RecordLayout.hasUserId }
         if anonymous != nil { flags |= RecordLayout.hasAnonymousId }
         let previous = m.previousId.flatMap { $0.isEmpty ? nil : $0 }
         if previous != nil { flags |= RecordLayout.hasPreviousId }
-        if m.timestamp != nil {
-            if timestampText.bytes.withUnsafeBytes({ RFC3339.isCanonical($0) }) {
-                flags |= RecordLayout.timestampElided
-            } else {
-                Self.withBytes("timestamp") { JSONScanner.writeKey($0, into: &extras, symbols: &symbols) }
-                timestampText.bytes.withUnsafeBytes {
-                    JSONScanner.writeString($0, into: &extras, symbols: &symbols, intern: false)
-                }
-            }
-        }
+        if m.timestamp != nil { flags |= RecordLayout.timestampElided }
         // Empty ids are kept as they came, after the other fields (as the JSON path does).
         if m.userId?.isEmpty == true { stringExtra("userId", "", intern: false) }
         if m.anonymousId?.isEmpty == true { stringExtra("anonymousId", "", intern: false) }
@@ -119,7 +108,7 @@ extension MessageEncoder {
 
     private mutating func objectExtra(_ key: String, _ object: [String: JSONValue]) {
         Self.withBytes(key) { JSONScanner.writeKey($0, into: &extras, symbols: &symbols) }
-        writeObject(object)
+        writeObject(object, level: 2)
     }
 
     private mutating func stringExtra(_ key: String, _ value: String, intern: Bool) {
@@ -127,26 +116,53 @@ extension MessageEncoder {
         Self.withBytes(value) { JSONScanner.writeString($0, into: &extras, symbols: &symbols, intern: intern) }
     }
 
-    /// An object's entries in the order `Message.jsonBytes()` writes them (sorted keys).
-    private mutating func writeObject(_ entries: [String: JSONValue]) {
+    /// An object's entries in the order `Message.jsonBytes()` writes them (sorted keys). `level` counts the message
+    /// as 1, as `depth(of:)` does; at `typedDepthLimit` the message takes the JSON path (`tooDeep`).
+    private mutating func writeObject(_ entries: [String: JSONValue], level: Int) {
+        guard level < Self.typedDepthLimit else {
+            tooDeep = true
+            return
+        }
         extras.append(ValueTag.object)
         if entries.count == 1, let (key, value) = entries.first {
-            writeEntry(key, value)
+            writeEntry(key, value, level: level)
+        } else if entries.count <= 16 {
+            // Sorted in place on the stack: `sorted()` would allocate an array of entries per object.
+            withUnsafeTemporaryAllocation(of: Dictionary<String, JSONValue>.Index.self, capacity: entries.count) { order in
+                var n = 0
+                var i = entries.startIndex
+                while i != entries.endIndex {
+                    let key = entries[i].key
+                    var j = n
+                    while j > 0 && key < entries[order[j - 1]].key {
+                        order[j] = order[j - 1]
+                        j -= 1
+                    }
+                    order[j] = i
+                    n += 1
+                    entries.formIndex(after: &i)
+                }
+                for k in 0..<n {
+                    let entry = entries[order[k]]
+                    writeEntry(entry.key, entry.value, level: level)
+                }
+            }
         } else {
-            for (key, value) in entries.sorted(by: { $0.key < $1.key }) { writeEntry(key, value) }
+            for (key, value) in entries.sorted(by: { $0.key < $1.key }) { writeEntry(key, value, level: level) }
         }
         extras.appendVarint(0)
     }
 
-    private mutating func writeEntry(_ key: String, _ value: JSONValue) {
+    private mutating func writeEntry(_ key: String, _ value: JSONValue, level: Int) {
         let lowCardinality = Self.withBytes(key) { k in
             JSONScanner.writeKey(k, into: &extras, symbols: &symbols)
             return JSONScanner.isLowCardinalityKey(k)
         }
-        writeValue(value, internValues: lowCardinality)
+        writeValue(value, internValues: lowCardinality, level: level)
     }
 
-    private mutating func writeValue(_ value: JSONValue, internValues: Bool) {
+    /// `level`: that of the container holding `value`.
+    private mutating func writeValue(_ value: JSONValue, internValues: Bool, level: Int) {
         switch value {
         case .null: extras.append(ValueTag.null)
         case .bool(let b): extras.append(b ? ValueTag.true : ValueTag.false)
@@ -164,8 +180,14 @@ extension MessageEncoder {
                 extras.append(ValueTag.null)
                 return
             }
+            if let (mantissa, places) = Self.fixedDecimal(d) {
+                extras.append(ValueTag.decimal)
+                extras.appendSignedVarint(mantissa)
+                extras.append(places)
+                return
+            }
             // The text `Message.jsonBytes()` writes, transcoded by the scanner's own number rules.
-            Self.withBytes("\(d)") { text in
+            Self.withBytes(d.description) { text in
                 var scanner = JSONScanner(input: text, scratch: [])
                 do {
                     try scanner.transcodeValue(into: &extras, symbols: &symbols)
@@ -175,11 +197,39 @@ extension MessageEncoder {
             }
         case .string(let s): Self.withBytes(s) { JSONScanner.writeString($0, into: &extras, symbols: &symbols, intern: internValues) }
         case .array(let items):
+            guard level + 1 < Self.typedDepthLimit else {
+                tooDeep = true
+                return
+            }
             extras.append(ValueTag.array)
-            for item in items { writeValue(item, internValues: internValues) }
+            for item in items { writeValue(item, internValues: internValues, level: level + 1) }
             extras.append(ValueTag.end)
-        case .object(let entries): writeObject(entries)
+        case .object(let entries): writeObject(entries, level: level + 1)
         }
+    }
+
+    /// `d` as the decimal the scanner makes of Swift's text for it (`19.99` → 1999, 2 places), for the common
+    /// doubles, without printing and scanning that text: a magnitude in [0.001, 10¹⁵), where Swift prints fixed
+    /// notation, and at most 15 significant digits, where one decimal alone of the fewest places reads back as `d`,
+    /// so it is the shortest round-trip text Swift prints. Nil for the rest (zero, exponents, more digits).
+    static func fixedDecimal(_ d: Double) -> (mantissa: Int64, places: UInt8)? {
+        let a = d.magnitude
+        guard a >= 0.001 && a < 1e15 else { return nil }
+        var integerDigits = 1
+        var power = 10.0
+        while power <= a {
+            power *= 10
+            integerDigits += 1
+        }
+        if a.rounded(.towardZero) == a { return (Int64(d) * 10, 1) }  // "19.0"
+        var scale = 1.0
+        for places in 1...17 {
+            scale *= 10
+            let m = (d * scale).rounded()
+            guard m.magnitude < 1e15, integerDigits + places <= 18 else { return nil }
+            if m / scale == d { return (Int64(m), UInt8(places)) }
+        }
+        return nil
     }
 
     /// How deeply `m`'s objects nest (1 for a flat `properties`).
@@ -204,6 +254,7 @@ extension MessageEncoder {
 
     @inline(__always)
     private static func withBytes<R>(_ s: String, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        if let r = s.utf8.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer($0)) }) { return r }
         var s = s
         return s.withUTF8 { body(UnsafeRawBufferPointer($0)) }
     }

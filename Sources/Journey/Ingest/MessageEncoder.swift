@@ -23,6 +23,8 @@ struct MessageEncoder {
     var scratch: [UInt8] = []
     var messageIdHash: UInt64 = 0
     var eventTime: Int64 = 0
+    /// Set while a typed message's objects are written when they nest too deeply (`encode(_: Message, …)`).
+    var tooDeep = false
     /// Where each known field's string value is, for the message being encoded (reused, not reallocated).
     private var spans = [StringSpan?](repeating: nil, count: Field.count)
 
