@@ -221,7 +221,7 @@ public final class JourneyStore: Sendable {
         if let rejection {
             reject(rejection, raw: raw(), into: &batch, source: source, line: line, now: now)
         } else {
-            batch.add(record: encoder.record.bytes, hash: encoder.messageIdHash)
+            encoder.record.withUnsafeBytes { batch.add(record: $0, hash: encoder.messageIdHash) }
         }
     }
 
@@ -376,7 +376,7 @@ public final class JourneyStore: Sendable {
             out.append(UInt8(ascii: "\n"))
             if out.count >= 1 << 20 {
                 try emit(out.bytes)
-                out.bytes.removeAll(keepingCapacity: true)
+                out.removeAll()
             }
             return true
         }

@@ -119,17 +119,16 @@ struct RecordJSON {
         if mantissa < 0 { out.append(UInt8(ascii: "-")) }
         var digits = ByteWriter(capacity: 20)
         digits.appendDecimal(UInt64(mantissa.magnitude))
-        let d = digits.bytes
-        if d.count <= scale {
-            out.append(UInt8(ascii: "0"))
-            out.append(UInt8(ascii: "."))
-            for _ in 0..<(scale - d.count) { out.append(UInt8(ascii: "0")) }
-            d.withUnsafeBytes { out.append($0) }
-        } else {
-            d.withUnsafeBytes { b in
-                out.append(UnsafeRawBufferPointer(rebasing: b[0..<(d.count - scale)]))
+        digits.withUnsafeBytes { d in
+            if d.count <= scale {
+                out.append(UInt8(ascii: "0"))
                 out.append(UInt8(ascii: "."))
-                out.append(UnsafeRawBufferPointer(rebasing: b[(d.count - scale)...]))
+                for _ in 0..<(scale - d.count) { out.append(UInt8(ascii: "0")) }
+                out.append(d)
+            } else {
+                out.append(UnsafeRawBufferPointer(rebasing: d[0..<(d.count - scale)]))
+                out.append(UInt8(ascii: "."))
+                out.append(UnsafeRawBufferPointer(rebasing: d[(d.count - scale)...]))
             }
         }
     }

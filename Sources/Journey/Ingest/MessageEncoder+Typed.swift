@@ -53,7 +53,7 @@ extension MessageEncoder {
         eventTime = time
 
         // Extras, in the order the JSON path meets them.
-        extras.bytes.removeAll(keepingCapacity: true)
+        extras.removeAll()
         tooDeep = false
         if let name = m.name {
             stringExtra("name", name, intern: true)
@@ -87,10 +87,10 @@ extension MessageEncoder {
             nameId = symbols.intern(UnsafeRawBufferPointer(start: implied.utf8Start, count: implied.utf8CodeUnitCount))
         }
         let channelId = m.channel.map { c in Self.withBytes(c) { symbols.intern($0) } } ?? 0
-        let hasExtras = !extras.bytes.isEmpty
+        let hasExtras = !extras.isEmpty
         if hasExtras { flags |= RecordLayout.hasExtras }
 
-        record.bytes.removeAll(keepingCapacity: true)
+        record.removeAll()
         record.appendRecordHeader(type: m.type.rawValue, flags: flags, time: time, name: nameId, channel: channelId)
         messageIdHash = Self.withBytes(m.messageId) { b in
             record.appendBytesWithLength(b)
@@ -100,7 +100,7 @@ extension MessageEncoder {
         if let anonymous { Self.withBytes(anonymous) { record.appendBytesWithLength($0) } }
         if let previous { Self.withBytes(previous) { record.appendBytesWithLength($0) } }
         if hasExtras {
-            extras.bytes.withUnsafeBytes { record.append($0) }
+            extras.withUnsafeBytes { record.append($0) }
             record.appendVarint(0)
         }
         return nil

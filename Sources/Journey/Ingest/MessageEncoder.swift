@@ -119,7 +119,7 @@ struct MessageEncoder {
     }
 
     private mutating func encode(_ s: inout JSONScanner, receivedTime: Int64) throws(JSONSyntaxError) -> Rejection? {
-        extras.bytes.removeAll(keepingCapacity: true)
+        extras.removeAll()
         for i in 0..<Field.count { spans[i] = nil }
         var problem: Rejection?
         var eventNotString = false
@@ -287,10 +287,10 @@ struct MessageEncoder {
         }
         let channelId = spans[Field.channel.rawValue].map { span in s.withBytes(span) { symbols.intern($0) } } ?? 0
         // Every extra field wrote its key: whether there are any is whether anything was written.
-        let hasExtras = !extras.bytes.isEmpty
+        let hasExtras = !extras.isEmpty
         if hasExtras { flags |= RecordLayout.hasExtras }
 
-        record.bytes.removeAll(keepingCapacity: true)
+        record.removeAll()
         record.appendRecordHeader(type: type.rawValue, flags: flags, time: time, name: nameId, channel: channelId)
         messageIdHash = s.withBytes(midSpan) { b in
             record.appendBytesWithLength(b)
@@ -300,7 +300,7 @@ struct MessageEncoder {
         if let anonymous { s.withBytes(anonymous) { record.appendBytesWithLength($0) } }
         if let previous, previous.count > 0 { s.withBytes(previous) { record.appendBytesWithLength($0) } }
         if hasExtras {
-            extras.bytes.withUnsafeBytes { record.append($0) }
+            extras.withUnsafeBytes { record.append($0) }
             record.appendVarint(0)
         }
         return nil

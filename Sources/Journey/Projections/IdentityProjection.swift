@@ -83,7 +83,7 @@ struct IdentityProjection {
             batch.encode(p, into: &record, scratch: &sortedIds)
             // New persons have numbers above every stored one and come in increasing order: append.
             var k = UInt64(state.number)
-            try record.bytes.withUnsafeBytes { v in
+            try record.withUnsafeBytes { v in
                 try withUnsafeBytes(of: &k) { try personCursor.put(key: $0, value: v, flags: state.persisted ? [] : .append) }
             }
         }
@@ -499,7 +499,7 @@ struct IdentityBatch {
             if firstUser == nil && ids.kinds[Int(x)] == IdentifierKind.user { firstUser = UInt32(i) }
         }
         if let firstUser { display = firstUser } else if anonymousIndex != PersonLayout.none { display = anonymousIndex }
-        w.bytes.removeAll(keepingCapacity: true)
+        w.removeAll()
         w.appendPersonHeader(
             state.aggregates, identifierCount: scratch.count, displayIndex: display, anonymousIndex: anonymousIndex)
         for x in scratch {

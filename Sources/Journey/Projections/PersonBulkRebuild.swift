@@ -169,7 +169,7 @@ enum PersonBulkRebuild {
                 guard state.parent == p, state.touched else { continue }
                 batch.encode(p, into: &record, scratch: &sortedIds)
                 var k = UInt64(state.number)
-                try record.bytes.withUnsafeBytes { v in
+                try record.withUnsafeBytes { v in
                     try withUnsafeBytes(of: &k) { try cursor.put(key: $0, value: v, flags: .append) }
                 }
                 bytes += record.count + 16

@@ -110,7 +110,7 @@ extension ByteWriter {
             a.anonymousTime.littleEndian, a.anonymousPosition.littleEndian
         )
         assert(MemoryLayout.size(ofValue: header) == PersonLayout.headerSize)
-        withUnsafeBytes(of: header) { bytes.appendRaw($0) }
+        Swift.withUnsafeBytes(of: header) { append($0) }
     }
 }
 

@@ -64,13 +64,13 @@ struct AppendBatch: Sendable {
     var recordCount: Int { ends.count }
     var byteCount: Int { records.count }
 
-    mutating func add(record: [UInt8], hash: UInt64) {
+    mutating func add(record: UnsafeRawBufferPointer, hash: UInt64) {
         slots.append(ends.count)
-        records.append(contentsOf: record)
+        records.appendRaw(record)
         ends.append(records.count)
         byHash.append(HashedRecord(hash: hash, order: Int32(truncatingIfNeeded: ends.count - 1)))
         sealed = false
-        names.append(record.withUnsafeBytes { RecordView($0)?.eventName ?? 0 })
+        names.append(RecordView(record)?.eventName ?? 0)
     }
 
     /// Sorts `byHash` (done once, before the batch is handed to the writer).

@@ -129,6 +129,6 @@ extension ByteWriter {
         let w0 = UInt64(RecordLayout.version) | UInt64(type) << 8 | UInt64(flags) << 16 | (t & 0xFFFF_FFFF) << 32
         let w1 = t >> 32 | UInt64(name) << 32
         let header = (w0.littleEndian, w1.littleEndian, channel.littleEndian)
-        withUnsafeBytes(of: header) { bytes.appendRaw($0) }
+        Swift.withUnsafeBytes(of: header) { append($0) }
     }
 }

@@ -494,9 +494,9 @@ final class LogWriter: @unchecked Sendable {
         for batch in batches {
             for r in batch.rejects {
                 seq += 1
-                w.bytes.removeAll(keepingCapacity: true)
+                w.removeAll()
                 RejectedCodec.encode(r, into: &w)
-                try w.bytes.withUnsafeBytes { try txn.put(log.rejected, key: seq, value: $0, flags: .append) }
+                try w.withUnsafeBytes { try txn.put(log.rejected, key: seq, value: $0, flags: .append) }
             }
         }
     }
