@@ -61,6 +61,47 @@ private func track(_ id: String, user: String = "u1", event: String = "E", extra
         }
     }
 
+    /// The writer merges the sorted runs of the batches it commits together: the result must be the batches'
+    /// records sorted by (hash, order), orders shifted by each batch's offset, for few runs and many.
+    @Test func batchRunsMergeIntoHashOrder() {
+        var rng = SplitMix64(seed: 5)
+        for k in [1, 2, 3, 4, 8, 9, 30] {
+            let pool = (0..<20).map { _ in rng.next() }
+            var runs: [[HashedRecord]] = []
+            var offsets = [0]
+            var all: [HashedRecord] = []
+            for _ in 0..<k {
+                let n = Int(rng.next() % 700)
+                var run = (0..<n).map { HashedRecord(hash: rng.next() % 3 == 0 ? pool[Int(rng.next() % 20)] : rng.next(), order: Int32($0)) }
+                HashedRecord.sort(&run)
+                all += run.map { HashedRecord(hash: $0.hash, order: $0.order + Int32(offsets.last ?? 0)) }
+                offsets.append((offsets.last ?? 0) + n)
+                runs.append(run)
+            }
+            let merged = HashedRecord.merged(runs, offsets: offsets)
+            let expected = all.sorted(by: HashedRecord.before)
+            #expect(merged.map(\.hash) == expected.map(\.hash), "\(k) runs")
+            #expect(merged.map(\.order) == expected.map(\.order), "\(k) runs")
+        }
+    }
+
+    /// A commit's events per name: the short list and, past 64 names, its index count what a dictionary counts.
+    @Test func nameTallyCountsLikeADictionary() {
+        var rng = SplitMix64(seed: 9)
+        for distinct in [1, 4, 64, 65, 300] {
+            var tally = NameTally()
+            var expected: [UInt32: UInt64] = [:]
+            for _ in 0..<5_000 {
+                let name = UInt32(rng.next() % UInt64(distinct)) * 7
+                let n = rng.next() % 3 + 1
+                tally.add(name, n)
+                expected[name, default: 0] += n
+            }
+            #expect(Dictionary(uniqueKeysWithValues: tally.entries.map { ($0.name, $0.count) }) == expected)
+            #expect(tally.entries.count == expected.count)
+        }
+    }
+
     @Test func messageIdsAreComparedExactly() throws {
         try withStore { store in
             // Same text with different escapes is the same id; different bytes are different ids.

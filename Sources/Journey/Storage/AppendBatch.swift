@@ -115,4 +115,36 @@ struct HashedRecord: HashKeyed, Sendable {
             HashRadixSort.sort(&a)
         }
     }
+
+    /// The batches' sorted runs as one sorted list, each order shifted by its batch's offset (`offsets[b]`, rising),
+    /// so equal hashes stay in (batch, order) order. A few runs (batched appends) are merged, comparing heads: one
+    /// pass instead of a radix sort's six over copies; many (concurrent single appends) are sorted whole.
+    static func merged(_ runs: [[HashedRecord]], offsets: [Int]) -> [HashedRecord] {
+        var out: [HashedRecord] = []
+        out.reserveCapacity(runs.reduce(0) { $0 + $1.count })
+        if runs.count > 8 {
+            for (b, run) in runs.enumerated() {
+                let offset = Int32(offsets[b])
+                for h in run { out.append(HashedRecord(hash: h.hash, order: h.order + offset)) }
+            }
+            sort(&out)
+            return out
+        }
+        var heads = [Int](repeating: 0, count: runs.count)
+        while true {
+            var best = -1
+            var bestHash: UInt64 = 0
+            for b in runs.indices where heads[b] < runs[b].count {
+                let h = runs[b][heads[b]].hash
+                // Strictly lower: on a tie the earlier batch goes first.
+                if best < 0 || h < bestHash {
+                    best = b
+                    bestHash = h
+                }
+            }
+            guard best >= 0 else { return out }
+            out.append(HashedRecord(hash: bestHash, order: runs[best][heads[best]].order + Int32(offsets[best])))
+            heads[best] += 1
+        }
+    }
 }

@@ -244,14 +244,12 @@ final class LogWriter: @unchecked Sendable {
                 only.seal()
                 sorted = only.byHash
             } else {
-                sorted = []
-                sorted.reserveCapacity(total)
-                for (b, var batch) in batches.enumerated() {
+                var runs: [[HashedRecord]] = []
+                for var batch in batches {
                     batch.seal()
-                    let offset = Int32(offsets[b])
-                    for h in batch.byHash { sorted.append(HashedRecord(hash: h.hash, order: h.order + offset)) }
+                    runs.append(batch.byHash)
                 }
-                HashedRecord.sort(&sorted)
+                sorted = HashedRecord.merged(runs, offsets: offsets)
             }
             var verdict = [Int64](repeating: 0, count: total)
             var g = 0
@@ -292,7 +290,7 @@ final class LogWriter: @unchecked Sendable {
             // Pass 2, in arrival order: positions and records.
             var positions = [UInt64](repeating: 0, count: total)
             var results: [[AppendOutcome]] = batches.map { _ in [] }
-            var nameCounts: [UInt32: UInt64] = [:]
+            var nameCounts = NameTally()
             var lastName: UInt32 = 0
             var lastNameCount: UInt64 = 0
             // A batch's received time is stored at its first new position, unless the entry before already says
@@ -335,7 +333,7 @@ final class LogWriter: @unchecked Sendable {
                                 // Runs of one name are common (imports of one event type): count them before hashing.
                                 let name = batch.names[i]
                                 if name != lastName {
-                                    if lastNameCount > 0 { nameCounts[lastName, default: 0] += lastNameCount }
+                                    if lastNameCount > 0 { nameCounts.add(lastName, lastNameCount) }
                                     lastName = name
                                     lastNameCount = 0
                                 }
@@ -349,7 +347,7 @@ final class LogWriter: @unchecked Sendable {
                 }
                 try blocks.flush(put)
             }  // the cursor closes here, before the observers run
-            if lastNameCount > 0 { nameCounts[lastName, default: 0] += lastNameCount }
+            if lastNameCount > 0 { nameCounts.add(lastName, lastNameCount) }
             // Pass 3, in hash order again: the new entries of the index.
             // A new record's position is its order less the duplicates before it; looked up in the short sorted
             // list of duplicates rather than in `verdict`/`positions` at random (cache misses in hash order).
@@ -479,8 +477,8 @@ final class LogWriter: @unchecked Sendable {
         try? flushWaiting()
     }
 
-    private func addNameCounts(_ txn: inout WriteTransaction, _ counts: [UInt32: UInt64]) throws {
-        for (name, n) in counts {
+    private func addNameCounts(_ txn: inout WriteTransaction, _ counts: NameTally) throws {
+        for (name, n) in counts.entries {
             let old = try txn.withValue(log.nameCounts, key: UInt64(name)) { $0.loadUnaligned(as: UInt64.self) } ?? 0
             var total = old + n
             try withUnsafeBytes(of: &total) { try txn.put(log.nameCounts, key: UInt64(name), value: $0) }
@@ -523,5 +521,39 @@ enum RejectedCodec {
             raw: String(decoding: raw, as: UTF8.self), source: String(decoding: source, as: UTF8.self),
             line: Int(line), reason: String(decoding: reason, as: UTF8.self),
             time: Int64(littleEndian: b.loadUnaligned(as: Int64.self)))
+    }
+}
+
+/// Events per name in one commit. A commit names few events (tens), so a short list searched from its newest entry
+/// costs less than hashing each event's name into a dictionary (~3% of the writer's samples with four names
+/// alternating); past 64 names a dictionary takes over.
+struct NameTally {
+    private(set) var entries: [(name: UInt32, count: UInt64)] = []
+    private var index: [UInt32: Int]?
+
+    mutating func add(_ name: UInt32, _ n: UInt64) {
+        if let index {
+            if let i = index[name] {
+                entries[i].count += n
+            } else {
+                self.index?[name] = entries.count
+                entries.append((name, n))
+            }
+            return
+        }
+        var i = entries.count - 1
+        while i >= 0 {
+            if entries[i].name == name {
+                entries[i].count += n
+                return
+            }
+            i -= 1
+        }
+        entries.append((name, n))
+        if entries.count > 64 {
+            var built: [UInt32: Int] = [:]
+            for (k, e) in entries.enumerated() { built[e.name] = k }
+            index = built
+        }
     }
 }
