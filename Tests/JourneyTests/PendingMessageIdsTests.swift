@@ -71,6 +71,27 @@ import Testing
         #expect(p.find(added[7].hash) { _ in true } == added[7].position)
     }
 
+    /// Growing re-places the entries in slot order: equal hashes, also in a cluster that wraps past the end, must
+    /// come out oldest first, and every entry must still be found.
+    @Test func growingKeepsEqualHashesOldestFirst() {
+        var p = PendingMessageIds()
+        for position in UInt64(1)...3 { p.add(HashedPosition(hash: hash(65_535, 1), position: position)) }
+        p.add(HashedPosition(hash: hash(0, 1), position: 4))
+        var rng = SplitMix64(seed: 3)
+        var added: [HashedPosition] = []
+        for position in UInt64(5)...200_000 {
+            let e = HashedPosition(hash: rng.next(), position: position)
+            added.append(e)
+            p.add(e)
+            if position % 10_000 == 0 {  // after each growth (a wrong order may be undone by the next one)
+                #expect(p.find(hash(65_535, 1)) { _ in true } == 1, "after \(position)")
+                #expect(p.find(hash(65_535, 1)) { $0 > 1 } == 2, "after \(position)")
+                #expect(p.find(hash(0, 1)) { _ in true } == 4, "after \(position)")
+            }
+        }
+        for e in added where e.position % 13 == 0 { #expect(p.find(e.hash) { $0 == e.position } == e.position) }
+    }
+
     @Test func entriesThatWrapPastTheTablesEndSortLast() {
         var p = PendingMessageIds()
         // Four whose home is the last slot (three of them wrap to slots 0…2), then two whose home is slot 0 and one at

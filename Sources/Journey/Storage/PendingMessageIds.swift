@@ -66,10 +66,23 @@ struct PendingMessageIds {
         }
     }
 
+    /// Re-places the entries in the order of the old table's slots, starting after an empty one so that each
+    /// cluster is read whole (equal hashes stay oldest first): their new homes then rise too, and the new table is
+    /// written nearly in order instead of at random (from `entries`, a 1M-entry table took ~4% of a batched
+    /// append's writer in cache misses).
     private mutating func resize(to n: Int) {
+        let old = slots
         slots = [HashedPosition](repeating: HashedPosition(hash: 0, position: 0), count: n)
         shift = 64 - UInt64(n.trailingZeroBitCount)
-        for e in entries { insert(e) }
+        old.withUnsafeBufferPointer { t in
+            let mask = t.count - 1
+            var start = 0
+            while start < t.count && t[start].position != 0 { start += 1 }  // the load stays ≤ 1/2: one is empty
+            for k in 0..<t.count {
+                let e = t[(start + k) & mask]
+                if e.position != 0 { insert(e) }
+            }
+        }
     }
 
     mutating func removeAll() {
