@@ -34,8 +34,9 @@ struct ByteWriter {
         if count &+ n > storage.count { grow(to: count &+ n) }
         let at = count
         let written = storage.withUnsafeMutableBytes { all in
-            // The storage is never empty (at least 16 bytes).
-            body(all.baseAddress.unsafelyUnwrapped + at)
+            // Never nil: the storage has at least 16 bytes.
+            guard let base = all.baseAddress else { return 0 }
+            return body(base + at)
         }
         count = at &+ written
     }
