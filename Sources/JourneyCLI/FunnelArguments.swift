@@ -83,6 +83,9 @@ struct FunnelQueryArguments: ParsableArguments {
     @Flag(help: "Time-to-convert histogram between --from-step and --to-step.") var histogram = false
     @Option(name: .customLong("from-step"), help: "Histogram start step (default 1).") var fromStep: Int = 1
     @Option(name: .customLong("to-step"), help: "Histogram end step (default the last).") var toStep: Int?
+    @Option(help: "Histogram bins, at most (default 10).") var bins: Int = 10
+    @Option(help: "Histogram bins: log (round durations of growing width) or linear (equal widths).")
+    var scale: String = "log"
     @Option(help: "table, json or csv.") var format: OutputFormat = .table
 
     func options(steps: Int) throws -> FunnelOptions {
@@ -95,7 +98,15 @@ struct FunnelQueryArguments: ParsableArguments {
             o.by = interval
         }
         o.timeZone = tz
-        if histogram { o.histogram = (fromStep, toStep ?? steps) }
+        if histogram {
+            guard bins >= 1 && bins <= 1000 else { throw ValidationError("--bins: \(bins) is not between 1 and 1000") }
+            o.histogram = (fromStep, toStep ?? steps)
+            o.histogramBins = bins
+            guard let scale = HistogramScale(rawValue: scale) else {
+                throw ValidationError("--scale: \"\(scale)\" is not log or linear")
+            }
+            o.histogramScale = scale
+        }
         return o
     }
 }

@@ -60,6 +60,7 @@ enum FunnelOutput {
             var hj = OrderedJSON()
             hj.add("from_step", h.fromStep)
             hj.add("to_step", h.toStep)
+            hj.add("scale", h.scale.rawValue)
             hj.add("bins", h.bins.map { b -> Any? in
                 var bj = OrderedJSON()
                 bj.add("from_seconds", Report.round(b.lower, 1000))
@@ -156,12 +157,14 @@ enum FunnelOutput {
 
 
     /// 42s, 3m 5s, 2h 10m, 3d 4h.
+    /// `45s`, `3m 20s`, `2h 5m`, `1d 6h`; a zero second unit is left out (`5m`, `1h`, `7d`: the histogram's edges).
     static func duration(_ seconds: Double) -> String {
         let s = Int(seconds.rounded())
+        func two(_ a: Int, _ unitA: String, _ b: Int, _ unitB: String) -> String { b == 0 ? "\(a)\(unitA)" : "\(a)\(unitA) \(b)\(unitB)" }
         if s < 60 { return "\(s)s" }
-        if s < 3600 { return "\(s / 60)m \(s % 60)s" }
-        if s < 86400 { return "\(s / 3600)h \(s % 3600 / 60)m" }
-        return "\(s / 86400)d \(s % 86400 / 3600)h"
+        if s < 3600 { return two(s / 60, "m", s % 60, "s") }
+        if s < 86400 { return two(s / 3600, "h", s % 3600 / 60, "m") }
+        return two(s / 86400, "d", s % 86400 / 3600, "h")
     }
 
 

@@ -206,6 +206,13 @@ struct FunnelTests {
             #expect(csv.stdoutLines.count == 5)
             let table = try await s.run(["funnel", "--store", path, "--steps", steps])
             #expect(table.stdout.contains("█") && table.stdout.contains("2638"))
+            let hist = try await s.run(["funnel", "--store", path, "--steps", steps, "--histogram", "--bins", "6", "--format", "json"])
+            let hj = try #require(try hist.jsonObject()["histogram"] as? [String: Any])
+            let hbins = try #require(hj["bins"] as? [[String: Any]])
+            #expect(hj["scale"] as? String == "log" && hbins.count <= 6 && hbins.count >= 2, "\(hist)")
+            #expect(hbins.compactMap { jsonInt($0["persons"]) }.reduce(0, +) == 722, "every converting person in one bin")
+            let badScale = try await s.run(["funnel", "--store", path, "--steps", steps, "--histogram", "--scale", "cubic"])
+            #expect(badScale.exitCode == 64 && badScale.stderr.contains("cubic"), "\(badScale)")
 
             let noSteps = try await s.run(["funnel", "--store", path])
             #expect(noSteps.exitCode == 64 && noSteps.stderr.contains("--steps"))
@@ -326,11 +333,38 @@ struct FunnelTests {
             var o = FunnelOptions()
             o.histogram = (from: 1, to: 2)
             o.histogramBins = 4
+            o.histogramScale = .linear
             let h = try #require(try await store.funnel(try definition(["A", "B", "C"]), options: o).histogram)
             #expect(h.bins.count == 4 && h.fromStep == 1 && h.toStep == 2)
             #expect(h.bins.map(\.persons).reduce(0, +) == 5)
             #expect(h.bins[0].lower == 0 && h.bins[3].upper >= 1200)
             #expect(h.bins[0].persons == 3)
+
+            // The default, log scale: round durations, each time in its bin, nobody lost.
+            o.histogramScale = .log
+            o.histogramBins = 10
+            let g = try #require(try await store.funnel(try definition(["A", "B", "C"]), options: o).histogram)
+            #expect(g.scale == .log)
+            #expect(g.bins.map(\.lower) == [0, 60, 120, 300, 600, 900] && g.bins.last?.upper == 1800)
+            #expect(g.bins.map(\.persons) == [0, 1, 2, 0, 1, 1])  // 1m; 2m and 3m; 10m; 20m
         }
+    }
+
+    /// Log-scale edges over times from seconds to days: round durations only, at most the bins asked for, the first
+    /// from 0, the last above the longest; every time lands in exactly one bin.
+    @Test(arguments: [1, 3, 10, 40])
+    func logHistogramEdges(bins: Int) {
+        var rng = SplitMix64(seed: UInt64(bins))
+        var samples = (0..<5_000).map { _ in Int64(rng.next() % 40_000) * Int64(rng.next() % 20_000 + 1) }
+        samples.append(0)
+        samples.sort()
+        let edges = FunnelHistogram.niceEdges(samples, bins: bins)
+        let ladder = Set(FunnelHistogram.ladder(through: samples.last ?? 0))
+        #expect(edges.first == 0 && edges.count - 1 <= bins && edges.count >= 2)
+        #expect(edges.dropFirst().allSatisfy { ladder.contains($0) }, "\(edges)")
+        #expect(zip(edges, edges.dropFirst()).allSatisfy { $0 < $1 })
+        #expect((edges.last ?? 0) > (samples.last ?? 0))
+        #expect(FunnelHistogram.niceEdges([], bins: bins).isEmpty)
+        #expect(FunnelHistogram.niceEdges([0, 0], bins: bins) == [0, 1000])
     }
 }

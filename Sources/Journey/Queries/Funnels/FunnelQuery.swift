@@ -20,8 +20,10 @@ public struct FunnelOptions: Sendable, Equatable {
         set { histogramSteps = newValue.map { [$0.from, $0.to] } }
     }
     var histogramSteps: [Int]?
-    /// Histogram bins (default 10).
+    /// Histogram bins, at most (default 10).
     public var histogramBins = 10
+    /// How the histogram's bins are cut (default `.log`).
+    public var histogramScale = HistogramScale.log
 
     public init() {}
 }
@@ -477,16 +479,19 @@ extension CompiledFunnel {
         if let h = options.histogramSteps {
             var samples = parts.flatMap(\.samples)
             samples.sort()
-            let bins = max(1, options.histogramBins)
-            let maxMs = samples.last ?? 0
-            let width = max(1, (maxMs + Int64(bins)) / Int64(bins))
-            var counts = [Int](repeating: 0, count: bins)
-            for s in samples { counts[min(bins - 1, Int(s / width))] += 1 }
+            let edges = options.histogramScale == .log
+                ? FunnelHistogram.niceEdges(samples, bins: options.histogramBins)
+                : FunnelHistogram.linearEdges(samples, bins: options.histogramBins)
+            var counts = [Int](repeating: 0, count: max(0, edges.count - 1))
+            var k = 0
+            for s in samples {
+                while k + 2 < edges.count && s >= edges[k + 1] { k += 1 }
+                counts[k] += 1
+            }
             result.histogram = FunnelHistogram(
-                fromStep: h[0], toStep: h[1],
-                bins: (0..<bins).map { k in
-                    FunnelHistogram.Bin(
-                        lower: Double(Int64(k) * width) / 1000, upper: Double(Int64(k + 1) * width) / 1000, persons: counts[k])
+                fromStep: h[0], toStep: h[1], scale: options.histogramScale,
+                bins: counts.indices.map { k in
+                    FunnelHistogram.Bin(lower: Double(edges[k]) / 1000, upper: Double(edges[k + 1]) / 1000, persons: counts[k])
                 })
         }
         return result

@@ -112,9 +112,19 @@ public struct FunnelPeriodRow: Sendable, Equatable {
     public var conversion: Double
 }
 
+/// How a time-to-convert histogram cuts its bins.
+public enum HistogramScale: String, Sendable, Equatable, CaseIterable {
+    /// Bins of growing width on round durations (1m, 5m, 15m, 1h, 12h, 2d, 7d…): conversion times spread over
+    /// orders of magnitude (a median of minutes, a tail of days), and equal widths put nearly everyone in the first.
+    case log
+    /// Equal widths from 0 to the longest time.
+    case linear
+}
+
 public struct FunnelHistogram: Sendable, Equatable {
     public var fromStep: Int
     public var toStep: Int
+    public var scale: HistogramScale
     public var bins: [Bin]
 
     public struct Bin: Sendable, Equatable {
@@ -122,6 +132,47 @@ public struct FunnelHistogram: Sendable, Equatable {
         public var lower: Double
         public var upper: Double
         public var persons: Int
+    }
+
+    /// Round durations in ms that log-scale bins start and end on: 1 s 2 s 5 s 10 s 15 s 30 s, the same in minutes,
+    /// 1 h 2 h 3 h 6 h 12 h, 1 d 2 d 3 d 7 d 14 d 30 d 60 d 90 d 180 d 365 d, then whole years.
+    static func ladder(through ms: Int64) -> [Int64] {
+        let s: Int64 = 1000, m = 60 * s, h = 60 * m, d = 24 * h
+        var values: [Int64] = [1, 2, 5, 10, 15, 30].map { $0 * s } + [1, 2, 5, 10, 15, 30].map { $0 * m }
+            + [1, 2, 3, 6, 12].map { $0 * h } + [1, 2, 3, 7, 14, 30, 60, 90, 180, 365].map { $0 * d }
+        while let last = values.last, last <= ms { values.append(last + 365 * d) }
+        return values
+    }
+
+    /// Edges (ms) of at most `bins` bins on round durations covering 0…the longest sample: the first bin from 0 to
+    /// the round duration at or below the shortest non-zero sample (at least 1 s), the last ending above the longest.
+    static func niceEdges(_ sorted: [Int64], bins: Int) -> [Int64] {
+        guard let longest = sorted.last else { return [] }
+        let ladder = Self.ladder(through: longest)
+        let shortest = sorted.first { $0 > 0 } ?? longest
+        let first = ladder.lastIndex { $0 <= shortest } ?? 0
+        let last = ladder.firstIndex { $0 > longest } ?? (ladder.count - 1)
+        var candidates = Array(ladder[first...last])
+        let wanted = max(1, bins - 1)  // the bin from 0 is one of them
+        if candidates.count > wanted {
+            let stride = (candidates.count + wanted - 1) / wanted
+            var thinned: [Int64] = []
+            var i = candidates.count - 1  // keep the last (it covers the longest), thin towards the shortest
+            while i >= 0 {
+                thinned.append(candidates[i])
+                i -= stride
+            }
+            candidates = thinned.reversed()
+        }
+        return [0] + candidates
+    }
+
+    /// Edges (ms) of `bins` equal bins from 0 to just above the longest sample.
+    static func linearEdges(_ sorted: [Int64], bins: Int) -> [Int64] {
+        let n = max(1, bins)
+        let longest = sorted.last ?? 0
+        let width = max(1, (longest + Int64(n)) / Int64(n))
+        return (0...n).map { Int64($0) * width }
     }
 }
 
