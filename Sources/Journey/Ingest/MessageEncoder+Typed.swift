@@ -7,47 +7,26 @@ extension MessageEncoder {
 
     /// Encodes `m` as `encode(m.jsonBytes(), …)` would.
     mutating func encode(_ m: Message, receivedTime: Int64) -> Rejection? {
-        // Too deep a nesting is the JSON path's rejection, whatever else is wrong: checked here before a rejection
-        // is returned, and while the objects are written (`tooDeep`) for a message that passes, so the walk over
-        // every value is not paid twice.
-        func refuse(_ r: Rejection) -> Rejection? {
-            Self.depth(of: m) < Self.typedDepthLimit ? r : m.jsonBytes().withUnsafeBytes { encode($0, receivedTime: receivedTime) }
-        }
-        // Validation, semantics §1, in the JSON path's order.
+        // A message that fails validation (rare) takes the JSON path, which words the rejection (too deep a
+        // nesting first, then the fields in its order): the reasons are written in one place only.
+        func viaJSON() -> Rejection? { m.jsonBytes().withUnsafeBytes { encode($0, receivedTime: receivedTime) } }
+        // Validation, semantics §1. At most 100 UTF-8 bytes are at most 100 characters: counted only when longer.
         let midBytes = m.messageId.utf8.count
-        // At most 100 UTF-8 bytes are at most 100 characters: counted only when longer.
-        let midLength = midBytes <= 100 ? midBytes : m.messageId.unicodeScalars.count
-        guard midLength >= 1 else { return refuse(Rejection(field: "messageId", message: "empty: must be 1–100 characters")) }
-        guard midLength <= 100 else {
-            return refuse(Rejection(field: "messageId", message: "must be 1–100 characters, got \(midLength)"))
-        }
+        guard midBytes >= 1, midBytes <= 100 || m.messageId.unicodeScalars.count <= 100 else { return viaJSON() }
         let user = m.userId.flatMap { $0.isEmpty ? nil : $0 }
         let anonymous = m.anonymousId.flatMap { $0.isEmpty ? nil : $0 }
         if m.type == .alias {
-            guard user != nil else {
-                return refuse(Rejection(
-                    field: "userId", message: "\(m.userId != nil ? "empty" : "missing"): alias needs userId and previousId"))
-            }
-            guard let previous = m.previousId, !previous.isEmpty else {
-                return refuse(Rejection(
-                    field: "previousId",
-                    message: "\(m.previousId != nil ? "empty" : "missing"): alias needs userId and previousId"))
-            }
+            guard user != nil, m.previousId?.isEmpty == false else { return viaJSON() }
         } else if user == nil && anonymous == nil {
-            return refuse(Rejection(field: "userId", message: "missing: a message needs userId or anonymousId"))
+            return viaJSON()
         }
-        if m.type == .track {
-            guard let event = m.event else { return refuse(Rejection(field: "event", message: "missing: track needs an event name")) }
-            guard !event.isEmpty else { return refuse(Rejection(field: "event", message: "empty: track needs an event name")) }
-        }
+        if m.type == .track && m.event?.isEmpty != false { return viaJSON() }
         // A representable time is written as `RFC3339.format` prints it, canonical, which the JSON path parses back
         // to the same millisecond and elides: no text is needed (a test holds the two paths equal).
         var time = receivedTime
         if let t = m.timestamp {
-            guard RFC3339.representable.contains(t) else {
-                // Rejected as its JSON is (the year printed expanded, `+010000-…`).
-                return m.jsonBytes().withUnsafeBytes { encode($0, receivedTime: receivedTime) }
-            }
+            // Outside it, rejected as its JSON is (the year printed expanded, `+010000-…`).
+            guard RFC3339.representable.contains(t) else { return viaJSON() }
             time = t
         }
         eventTime = time
@@ -64,7 +43,7 @@ extension MessageEncoder {
         if !m.properties.isEmpty { objectExtra("properties", m.properties) }
         if !m.traits.isEmpty { objectExtra("traits", m.traits) }
         if !m.context.isEmpty { objectExtra("context", m.context) }
-        if tooDeep { return m.jsonBytes().withUnsafeBytes { encode($0, receivedTime: receivedTime) } }
+        if tooDeep { return viaJSON() }
         var flags: UInt16 = 0
         if user != nil { flags |= RecordLayout.hasUserId }
         if anonymous != nil { flags |= RecordLayout.hasAnonymousId }
@@ -117,7 +96,7 @@ extension MessageEncoder {
     }
 
     /// An object's entries in the order `Message.jsonBytes()` writes them (sorted keys). `level` counts the message
-    /// as 1, as `depth(of:)` does; at `typedDepthLimit` the message takes the JSON path (`tooDeep`).
+    /// as 1; at `typedDepthLimit` the message takes the JSON path (`tooDeep`).
     private mutating func writeObject(_ entries: [String: JSONValue], level: Int) {
         guard level < Self.typedDepthLimit else {
             tooDeep = true
@@ -230,26 +209,6 @@ extension MessageEncoder {
             if m / scale == d { return (Int64(m), UInt8(places)) }
         }
         return nil
-    }
-
-    /// How deeply `m`'s objects nest (1 for a flat `properties`).
-    private static func depth(of m: Message) -> Int {
-        func depth(_ entries: [String: JSONValue]) -> Int {
-            var deepest = 0
-            for v in entries.values { deepest = max(deepest, depth(v)) }
-            return 1 + deepest
-        }
-        func depth(_ v: JSONValue) -> Int {
-            switch v {
-            case .array(let items):
-                var deepest = 0
-                for item in items { deepest = max(deepest, depth(item)) }
-                return 1 + deepest
-            case .object(let entries): return depth(entries)
-            default: return 0
-            }
-        }
-        return 1 + max(depth(m.properties), depth(m.traits), depth(m.context))
     }
 
     @inline(__always)

@@ -63,10 +63,6 @@ struct ByteWriter {
         }
     }
 
-    @inline(__always) mutating func append(_ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { append($0) }
-    }
-
     @inline(__always) mutating func append(_ string: StaticString) {
         append(UnsafeRawBufferPointer(start: string.utf8Start, count: string.utf8CodeUnitCount))
     }
